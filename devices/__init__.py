@@ -1,0 +1,1 @@
+"""Target devices: profiles, detection, engine builds and the device accuracy check."""

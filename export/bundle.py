@@ -1,0 +1,101 @@
+"""Checkpoint -> bundle: encoder ONNX variants, decoder GGUF variants, manifest.json.
+
+Everything is written into a temporary folder that is renamed into place at the end, so
+an interrupted export never leaves a folder that loads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from export.atomic import atomic_dir
+from export.checkpoint import Checkpoint
+from export.decoder_gguf import DIRECT_TYPES, write_decoder_gguf
+from export.encoder_onnx import OPSET, export_encoder
+from export.modeling import load_tower
+from export.progress import progress
+from quant.gguf import check_quant_type, quantize_gguf
+from runtime.errors import OptionsError
+from runtime.manifest import (ENCODER_INPUTS, ENCODER_OUTPUT, MANIFEST, Manifest, MelInfo, ModelInfo,
+                              PartInfo, PromptInfo, file_digest)
+from runtime.prompt import MARKER_EVERY_TOKENS, SYSTEM_PROMPT
+from runtime.sampling import GenerationOptions
+
+ENCODER_PRECISIONS = ("fp32", "fp16")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    encoder: tuple[str, ...] = ("fp32",)
+    decoder: tuple[str, ...] = ("f16",)
+
+    @classmethod
+    def parse(cls, encoder: str, decoder: str) -> "ExportOptions":
+        enc = tuple(x.strip().lower() for x in encoder.split(",") if x.strip())
+        dec = tuple(x.strip().lower() for x in decoder.split(",") if x.strip())
+        bad = [e for e in enc if e not in ENCODER_PRECISIONS]
+        if bad or not enc:
+            raise OptionsError(f"--encoder {encoder!r}: choose from {', '.join(ENCODER_PRECISIONS)}")
+        if not dec:
+            raise OptionsError("--decoder needs at least one type, e.g. f16 or q4_k_m")
+        for d in dec:
+            if d not in DIRECT_TYPES:
+                check_quant_type(d)
+        return cls(encoder=enc, decoder=dec)
+
+    @property
+    def quant_source(self) -> str:
+        """The GGUF quantized types are made from: f32 when asked for, else f16."""
+        return "f32" if "f32" in self.decoder else "f16"
+
+
+def export_bundle(checkpoint: str | Path, out: Path, options: ExportOptions = ExportOptions(),
+                  *, revision: str | None = None) -> Manifest:
+    ckpt = Checkpoint.open(checkpoint, revision=revision)
+    cfg = ckpt.config
+    with atomic_dir(Path(out)) as tmp:
+        encoders, decoders = {}, {}
+        tower = load_tower(ckpt)
+        for precision in progress(options.encoder, total=len(options.encoder), desc="encoder"):
+            f = export_encoder(tower, cfg.audio.num_mel_bins, tmp, precision)
+            encoders[precision] = PartInfo(file=f.path.name, precision=precision, external_data=f.external_data,
+                                           details={"opset": OPSET, "inputs": list(ENCODER_INPUTS),
+                                                    "output": ENCODER_OUTPUT})
+        del tower
+        quantized = [d for d in options.decoder if d not in DIRECT_TYPES]
+        direct = [d for d in options.decoder if d in DIRECT_TYPES]
+        source = options.quant_source
+        for ftype in dict.fromkeys(direct + ([source] if quantized else [])):
+            write_decoder_gguf(ckpt, tmp / f"decoder-{ftype}.gguf", ftype)
+        for qtype in quantized:
+            quantize_gguf(tmp / f"decoder-{source}.gguf", tmp / f"decoder-{qtype}.gguf", qtype)
+        if source not in direct and quantized:
+            (tmp / f"decoder-{source}.gguf").unlink()
+        for d in options.decoder:
+            decoders[d] = PartInfo(file=f"decoder-{d}.gguf", precision=d,
+                                   details={"arch": "qwen3vl", "made_from": source if d in quantized else "checkpoint"})
+        files = {p.name: file_digest(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        manifest = Manifest(
+            model=ModelInfo(hidden_size=cfg.text.hidden_size, n_deepstack=cfg.n_deepstack, row_width=cfg.row_width,
+                            vocab_size=cfg.text.vocab_size, context_length=cfg.text.max_position_embeddings,
+                            source=str(checkpoint)),
+            tokens=ckpt.token_ids,
+            mel=MelInfo(n_mels=cfg.audio.num_mel_bins, chunk_frames=cfg.audio.chunk_frames),
+            prompt=PromptInfo(system=SYSTEM_PROMPT, time_markers=ckpt.time_markers,
+                              marker_every_tokens=MARKER_EVERY_TOKENS),
+            generation=_generation_defaults(ckpt.folder),
+            encoders=encoders, decoders=decoders, files=files,
+        )
+        (tmp / MANIFEST).write_text(manifest.to_json())
+    return manifest
+
+
+def _generation_defaults(folder: Path) -> dict:
+    """Upstream's sampling settings from generation_config.json, else GenerationOptions' own."""
+    path = folder / "generation_config.json"
+    shipped = json.loads(path.read_text()) if path.is_file() else {}
+    defaults = GenerationOptions()
+    keys = ("max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty")
+    return {k: shipped.get(k, getattr(defaults, k)) for k in keys}

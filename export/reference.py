@@ -1,0 +1,137 @@
+"""The PyTorch reference: the truth every exported or quantized part is measured against.
+
+It follows upstream: transformers' WhisperFeatureExtractor for the mel, the chunked
+encoder, and transformers' Qwen3 with DeepStack taps added to the outputs of LLM layers
+0..k-1 at audio positions. FP32 on CPU; FP16/BF16 on a GPU.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from export.checkpoint import Checkpoint
+from export.modeling import load_tower
+from runtime.audio import AudioInput, load_audio
+from runtime.chunks import audio_token_count
+from runtime.prompt import Prompt, build_prompt
+from runtime.sampling import GenerationOptions, Sampler
+
+
+class MossAudioReference(torch.nn.Module):
+    def __init__(self, ckpt: Checkpoint, dtype: torch.dtype = torch.float32, device: str = "cpu"):
+        super().__init__()
+        from transformers import Qwen3Config, Qwen3Model
+
+        cfg = ckpt.config
+        self.ckpt, self.config = ckpt, cfg
+        self.tower = load_tower(ckpt)
+        t = cfg.text
+        qwen = Qwen3Config(
+            vocab_size=t.vocab_size, hidden_size=t.hidden_size, intermediate_size=t.intermediate_size,
+            num_hidden_layers=t.num_hidden_layers, num_attention_heads=t.num_attention_heads,
+            num_key_value_heads=t.num_key_value_heads, head_dim=t.head_dim, rms_norm_eps=t.rms_norm_eps,
+            rope_theta=t.rope_theta, max_position_embeddings=t.max_position_embeddings,
+            tie_word_embeddings=False, attention_bias=False,
+        )
+        qwen._attn_implementation = "sdpa"
+        self.language_model = Qwen3Model(qwen)
+        self.lm_head = torch.nn.Linear(t.hidden_size, t.vocab_size, bias=False)
+        self.language_model.load_state_dict(ckpt.state_dict("language_model."), strict=True)
+        self.lm_head.load_state_dict({"weight": ckpt.tensor("lm_head.weight")}, strict=True)
+        self.to(device=device, dtype=dtype).eval()
+        self.device, self.dtype = torch.device(device), dtype
+
+    # --- audio -----------------------------------------------------------------------------
+    def mel(self, samples: np.ndarray) -> np.ndarray:
+        """Upstream's feature extractor on 16 kHz samples: [128, N//160]."""
+        from transformers import WhisperFeatureExtractor
+
+        fe = WhisperFeatureExtractor(feature_size=self.config.audio.num_mel_bins, sampling_rate=16000,
+                                     hop_length=160, n_fft=400)
+        return fe._np_extract_fbank_features(samples[None].astype(np.float32), device="cpu")[0]
+
+    @torch.no_grad()
+    def audio_rows(self, samples: np.ndarray) -> torch.Tensor:
+        """Packed rows [N, hidden * (1 + k)] for one clip, in float32."""
+        mel = torch.from_numpy(self.mel(samples)).to(self.device, self.dtype)
+        return self.tower(mel).float()
+
+    def prompt(self, token_counts: Sequence[int], question: str) -> Prompt:
+        return build_prompt(self.ckpt.tokenize, self.ckpt.token_ids, token_counts, question,
+                            time_markers=self.ckpt.time_markers)
+
+    def prepare(self, audio: Sequence[AudioInput], question: str) -> tuple[Prompt, torch.Tensor]:
+        clips = [load_audio(a) for a in audio]
+        rows = [self.audio_rows(c) for c in clips]
+        counts = [audio_token_count(c.size // 160) for c in clips]
+        if [r.shape[0] for r in rows] != counts:
+            raise RuntimeError(f"encoder gave {[r.shape[0] for r in rows]} rows, the prompt expects {counts}")
+        return self.prompt(counts, question), torch.cat(rows)
+
+    # --- decoder ---------------------------------------------------------------------------
+    @contextmanager
+    def _deepstack(self, positions: torch.Tensor, taps: list[torch.Tensor]) -> Iterator[None]:
+        """Add tap k to the output of LLM layer k at the audio positions (upstream's hooks)."""
+
+        def hook_for(tap: torch.Tensor):
+            def hook(_module, _inputs, output):
+                hs = output[0] if isinstance(output, tuple) else output
+                hs = hs.clone()
+                hs[0, positions] = hs[0, positions] + tap.to(hs.dtype)
+                return (hs,) + tuple(output[1:]) if isinstance(output, tuple) else hs
+
+            return hook
+
+        handles = [self.language_model.layers[k].register_forward_hook(hook_for(t)) for k, t in enumerate(taps)]
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    def _embed(self, prompt: Prompt, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        h = self.config.text.hidden_size
+        ids = torch.as_tensor(prompt.ids, device=self.device)
+        embeds = self.language_model.embed_tokens(ids).clone()
+        positions = torch.nonzero(torch.as_tensor(prompt.audio_rows >= 0, device=self.device)).flatten()
+        order = torch.as_tensor(prompt.audio_rows[prompt.audio_rows >= 0], device=self.device)
+        rows = rows.to(self.device, self.dtype)[order]
+        embeds[positions] = rows[:, :h]
+        taps = [rows[:, h * (k + 1) : h * (k + 2)] for k in range(self.config.n_deepstack)]
+        return embeds[None], positions, taps
+
+    @torch.no_grad()
+    def logits(self, prompt: Prompt, rows: torch.Tensor, continuation: Sequence[int] = ()) -> torch.Tensor:
+        """Next-token logits [len(prompt) + len(continuation), vocab] in one teacher-forced pass."""
+        embeds, positions, taps = self._embed(prompt, rows)
+        if continuation:
+            extra = self.language_model.embed_tokens(torch.as_tensor(list(continuation), device=self.device))
+            embeds = torch.cat([embeds, extra[None]], dim=1)
+        with self._deepstack(positions, taps):
+            hidden = self.language_model(inputs_embeds=embeds, use_cache=False).last_hidden_state
+        return self.lm_head(hidden[0]).float()
+
+    @torch.no_grad()
+    def generate(self, prompt: Prompt, rows: torch.Tensor, options: GenerationOptions) -> list[int]:
+        eos = set(self.ckpt.token_ids.eos)
+        sampler = Sampler(options)
+        embeds, positions, taps = self._embed(prompt, rows)
+        with self._deepstack(positions, taps):
+            out = self.language_model(inputs_embeds=embeds, use_cache=True)
+        cache, produced = out.past_key_values, []
+        hidden = out.last_hidden_state[0, -1]
+        for _ in range(options.max_new_tokens):
+            logits = self.lm_head(hidden).float().cpu().numpy()
+            token = sampler(logits, prompt.ids.tolist() + produced)
+            produced.append(token)
+            if token in eos:
+                break
+            out = self.language_model(input_ids=torch.tensor([[token]], device=self.device),
+                                      past_key_values=cache, use_cache=True)
+            cache, hidden = out.past_key_values, out.last_hidden_state[0, -1]
+        return produced
+

@@ -1,0 +1,73 @@
+"""Token ids read from a checkpoint's own files, never assumed for an unknown tokenizer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import CheckpointError
+from runtime.prompt import TokenIds
+
+# Upstream's names; the hub tokenizer lacks the audio ones, so their ids come from
+# processor_config.json (audio_token_id / audio_start_id / audio_end_id).
+AUDIO_TOKEN, AUDIO_BOS, AUDIO_EOS = "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"
+IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
+THINK_START, THINK_END = "<think>", "</think>"
+
+
+def read_token_ids(folder: Path, tokenizer: Any) -> TokenIds:
+    """Collect every id the prompt and the stop rule need.
+
+    `tokenizer` is a `tokenizers.Tokenizer` loaded from the checkpoint's tokenizer.json.
+    """
+    processor = _read_json(folder / "processor_config.json")
+    generation = _read_json(folder / "generation_config.json")
+    by_name = tokenizer.get_vocab(with_added_tokens=True)
+
+    def named(name: str, key: str | None = None) -> int:
+        if key and key in processor:
+            return int(processor[key])
+        if name in by_name:
+            return int(by_name[name])
+        where = f"processor_config.json '{key}' or " if key else ""
+        raise CheckpointError(f"the checkpoint defines no id for {name}: add {where}the token to tokenizer.json")
+
+    digits = []
+    for d in "0123456789":
+        ids = tokenizer.encode(d, add_special_tokens=False).ids
+        if len(ids) != 1:
+            raise CheckpointError(f"digit {d!r} is not one token ({ids}); time markers need single-digit tokens")
+        digits.append(ids[0])
+
+    eos = generation.get("eos_token_id", [])
+    eos_ids = [eos] if isinstance(eos, int) else list(eos)
+    for name in (IM_END, END_OF_TEXT):
+        if name in by_name and by_name[name] not in eos_ids:
+            eos_ids.append(by_name[name])
+    if not eos_ids:
+        raise CheckpointError("no EOS id: generation_config.json has no eos_token_id and the tokenizer no <|im_end|>")
+
+    return TokenIds(
+        audio=named(AUDIO_TOKEN, "audio_token_id"),
+        audio_start=named(AUDIO_BOS, "audio_start_id"),
+        audio_end=named(AUDIO_EOS, "audio_end_id"),
+        eos=tuple(int(e) for e in eos_ids),
+        digits=tuple(digits),
+        think_start=by_name.get(THINK_START),
+        think_end=by_name.get(THINK_END),
+    )
+
+
+def read_time_marker_flag(folder: Path) -> bool:
+    """Upstream's released processor config turns time markers on."""
+    return bool(_read_json(folder / "processor_config.json").get("enable_time_marker", True))
+
+
+def _read_json(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path.name} is not valid JSON: {e}") from e

@@ -1,0 +1,1 @@
+"""Quantization of bundle parts and accuracy drift against the reference (issue: quantization)."""

@@ -1,0 +1,24 @@
+"""How a clip's mel frames are cut into encoder chunks and how many audio tokens they give."""
+
+from __future__ import annotations
+
+CHUNK_FRAMES = 400  # upstream's 2 * n_window: 4 s of mel frames, encoded independently
+
+
+def conv_out_len(n: int) -> int:
+    """One Conv2d(kernel 3, stride 2, pad 1) along an axis."""
+    return (n - 1) // 2 + 1
+
+
+def stem_out_len(n: int) -> int:
+    """Three stride-2 convolutions: 400 frames -> 50 tokens, 128 mel bins -> 16."""
+    return conv_out_len(conv_out_len(conv_out_len(n)))
+
+
+def chunk_lengths(frames: int, chunk: int = CHUNK_FRAMES) -> list[int]:
+    return [min(chunk, frames - start) for start in range(0, frames, chunk)]
+
+
+def audio_token_count(frames: int, chunk: int = CHUNK_FRAMES) -> int:
+    """ceil(frames / 8) when the chunk is a multiple of 8, as 400 is."""
+    return sum(stem_out_len(n) for n in chunk_lengths(frames, chunk))
