@@ -1,0 +1,234 @@
+"""Pipeline.load(bundle).ask(audio, question): the one entry most users need.
+
+A Pipeline is safe to share between threads: calls are serialized by a lock (one llama.cpp
+context per pipeline); load one pipeline per worker for parallel requests.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence, Union
+
+import numpy as np
+
+from runtime.audio import AudioInput, load_audio
+from runtime.chunks import audio_token_count
+from runtime.decoder import Decoder, DecoderOptions
+from runtime.encoder import Encoder, pick_providers
+from runtime.errors import BundleError
+from runtime.manifest import Manifest, load_manifest
+from runtime.mel import log_mel, n_frames
+from runtime.prompt import TRANSCRIBE_QUESTION, Prompt, build_prompt
+from runtime.sampling import GenerationOptions
+
+Audio = Union[AudioInput, Sequence[AudioInput]]
+# Preference when the caller names no variant: smallest decoder that keeps quality, fp32
+# encoder on CPU (fp16 only pays on a GPU).
+DECODER_PREFERENCE = ("q4_k_m", "q5_k_m", "q6_k", "q8_0", "iq4_xs", "f16", "bf16", "f32")
+ENCODER_PREFERENCE = {"cpu": ("fp32", "fp16"), "cuda": ("fp16", "fp32")}
+
+
+@dataclass
+class Timings:
+    encode_s: float = 0.0
+    prefill_s: float = 0.0
+    prefill_tokens: int = 0
+    decode_s: float = 0.0
+    decode_tokens: int = 0
+
+    @property
+    def prefill_tok_s(self) -> float:
+        return self.prefill_tokens / self.prefill_s if self.prefill_s else 0.0
+
+    @property
+    def decode_tok_s(self) -> float:
+        return self.decode_tokens / self.decode_s if self.decode_s else 0.0
+
+    def to_dict(self) -> dict:
+        return {"encode_s": round(self.encode_s, 4), "prefill_s": round(self.prefill_s, 4),
+                "prefill_tok_s": round(self.prefill_tok_s, 2), "decode_s": round(self.decode_s, 4),
+                "decode_tok_s": round(self.decode_tok_s, 2)}
+
+
+@dataclass
+class Result:
+    text: str
+    reasoning: str
+    token_ids: list[int]
+    prompt_token_ids: list[int]
+    stop_reason: str  # "eos", "max_new_tokens" or "context"
+    timings: Timings = field(default_factory=Timings)
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "reasoning": self.reasoning, "token_ids": self.token_ids,
+                "prompt_token_ids": self.prompt_token_ids, "stop_reason": self.stop_reason,
+                "timings": self.timings.to_dict()}
+
+
+class Pipeline:
+    def __init__(self, bundle: Path, manifest: Manifest, encoder: Encoder, decoder: Decoder, device: str):
+        self.bundle, self.manifest, self.encoder, self.decoder, self.device = bundle, manifest, encoder, decoder, device
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, bundle: str | Path, device: str = "auto", *, encoder: str | None = None,
+             decoder: str | None = None, threads: int | None = None, n_gpu_layers: int | None = None,
+             n_batch: int = 512, kv_type: str = "f16", flash_attn: str = "auto", verify: bool = True,
+             verbose: bool = False) -> "Pipeline":
+        """Open a bundle. `encoder`/`decoder` name variants in the manifest (default: the best present)."""
+        bundle = Path(bundle)
+        manifest = load_manifest(bundle, verify=False)
+        device = _resolve_device(device)
+        enc = _pick(manifest.encoders, encoder, ENCODER_PREFERENCE[device], "encoder")
+        dec = _pick(manifest.decoders, decoder, DECODER_PREFERENCE, "decoder")
+        used = {manifest.encoders[enc].file, manifest.decoders[dec].file}
+        if manifest.encoders[enc].external_data:
+            used.add(manifest.encoders[enc].external_data)
+        manifest = load_manifest(bundle, verify=verify, only=used)
+        encoder_stage = Encoder(bundle / manifest.encoders[enc].file, device, threads=threads, verbose=verbose)
+        if encoder_stage.width != manifest.model.row_width:
+            raise BundleError(f"{manifest.encoders[enc].file} makes rows of {encoder_stage.width}, the manifest says "
+                              f"{manifest.model.row_width}: the encoder is from a different model")
+        layers = n_gpu_layers if n_gpu_layers is not None else (-1 if device == "cuda" else 0)
+        options = DecoderOptions(n_threads=threads, n_gpu_layers=layers, n_batch=n_batch, kv_type=kv_type,
+                                 flash_attn=flash_attn, verbose=verbose)
+        decoder_stage = Decoder(bundle / manifest.decoders[dec].file, manifest.tokens, manifest.model.row_width, options)
+        return cls(bundle, manifest, encoder_stage, decoder_stage, device)
+
+    # --- stages ------------------------------------------------------------------------------
+    def encode_audio(self, audio: AudioInput) -> np.ndarray:
+        """Packed rows [n_audio_tokens, hidden * (1 + k)] float32 for one clip (path or 16 kHz array)."""
+        samples = load_audio(audio)
+        return self.encoder.rows(log_mel(samples, self.manifest.mel.n_mels))
+
+    def prompt(self, token_counts: Sequence[int], question: str) -> Prompt:
+        return build_prompt(self.decoder.tokenize, self.manifest.tokens, token_counts, question,
+                            time_markers=self.manifest.prompt.time_markers, system=self.manifest.prompt.system)
+
+    def options(self, **overrides) -> GenerationOptions:
+        """The bundle's shipped generation defaults with the caller's overrides, validated."""
+        return GenerationOptions.from_kwargs(**{**self.manifest.generation, **overrides})
+
+    # --- answers -----------------------------------------------------------------------------
+    def ask(self, audio: Audio, question: str = TRANSCRIBE_QUESTION, *, reasoning: bool = False,
+            **options) -> "Stream":
+        """Iterate it for the answer's text as it is generated (the <think> part too when
+        reasoning=True); its .result has token ids and timings once the iteration ends."""
+        result = Result("", "", [], [], "")
+        parts = self._stream(audio, question, self.options(**options), result)
+        return Stream((text for kind, text in parts if kind == "answer" or reasoning), result)
+
+    def generate(self, audio: Audio, question: str = TRANSCRIBE_QUESTION, **options) -> Result:
+        result = Result("", "", [], [], "")
+        parts = {"answer": [], "reasoning": []}
+        for kind, text in self._stream(audio, question, self.options(**options), result):
+            parts[kind].append(text)
+        result.text, result.reasoning = "".join(parts["answer"]).strip(), "".join(parts["reasoning"]).strip()
+        return result
+
+    def _stream(self, audio: Audio, question: str, options: GenerationOptions,
+                result: Result) -> Iterator[tuple[str, str]]:
+        clips = _as_clips(audio)
+        with self._lock:
+            t0 = time.perf_counter()
+            samples = [load_audio(c) for c in clips]
+            rows = [self.encoder.rows(log_mel(s, self.manifest.mel.n_mels)) for s in samples]
+            counts = [audio_token_count(n_frames(s.size), self.manifest.mel.chunk_frames) for s in samples]
+            prompt = self.prompt(counts, question)
+            timings = result.timings
+            timings.encode_s = time.perf_counter() - t0
+            result.prompt_token_ids = prompt.ids.tolist()
+            t1 = time.perf_counter()
+            first = True
+            splitter = _ThinkSplitter(self.manifest.tokens.think_start, self.manifest.tokens.think_end)
+            eos = set(self.manifest.tokens.eos)
+            for token in self.decoder.generate(prompt, np.concatenate(rows), options):
+                now = time.perf_counter()
+                if first:
+                    timings.prefill_s, timings.prefill_tokens, first = now - t1, len(prompt), False
+                    t2 = now
+                else:
+                    timings.decode_s, timings.decode_tokens = now - t2, len(result.token_ids)
+                result.token_ids.append(token)
+                if token in eos:
+                    result.stop_reason = "eos"
+                    break
+                yield from splitter.feed(token, self.decoder.model.piece(token))
+            else:
+                result.stop_reason = ("max_new_tokens" if len(result.token_ids) >= options.max_new_tokens
+                                      else "context")
+            yield from splitter.flush()
+
+
+class Stream:
+    """The text pieces of one answer; `result` fills in as they are read."""
+
+    def __init__(self, pieces: Iterator[str], result: Result):
+        self._pieces, self.result = pieces, result
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._pieces:
+            self.result.text += piece
+            yield piece
+
+
+class _ThinkSplitter:
+    """Routes token text to 'reasoning' inside <think>...</think> and 'answer' elsewhere."""
+
+    def __init__(self, start: int | None, end: int | None):
+        self.start, self.end = start, end
+        self.kind = "answer"
+        self.utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.seen_answer = False
+
+    def feed(self, token: int, piece: bytes) -> Iterator[tuple[str, str]]:
+        if token == self.start:
+            yield from self.flush()
+            self.kind = "reasoning"
+            return
+        if token == self.end:
+            yield from self.flush()
+            self.kind, self.seen_answer = "answer", False
+            return
+        text = self.utf8.decode(piece)
+        if self.kind == "answer" and not self.seen_answer:
+            text = text.lstrip()  # the answer after </think> opens with blank lines
+            self.seen_answer = bool(text)
+        if text:
+            yield self.kind, text
+
+    def flush(self) -> Iterator[tuple[str, str]]:
+        text = self.utf8.decode(b"", final=True)
+        if text:
+            yield self.kind, text
+
+
+def _as_clips(audio: Audio) -> list[AudioInput]:
+    if isinstance(audio, (str, Path, np.ndarray)):
+        return [audio]
+    clips = list(audio)
+    if not clips:
+        raise ValueError("no audio given")
+    return clips
+
+
+def _resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if "CUDAExecutionProvider" in pick_providers("auto") else "cpu"
+    pick_providers(device)  # validates the name, and that cuda is really there
+    return device
+
+
+def _pick(variants: dict, wanted: str | None, preference: Sequence[str], what: str) -> str:
+    if wanted is not None:
+        if wanted not in variants:
+            raise BundleError(f"the bundle has no {what} {wanted!r}; it has {', '.join(sorted(variants))}")
+        return wanted
+    for name in list(preference) + sorted(variants):
+        if name in variants:
+            return name
+    raise BundleError(f"the bundle lists no {what}; re-export it")

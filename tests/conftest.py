@@ -1,0 +1,83 @@
+"""Shared synthetic checkpoints, bundles and clips; built once per test session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from runtime.audio import SAMPLE_RATE
+
+# A configuration unlike every shipped size: odd widths, 3-head attention in both towers,
+# output_dim != d_model (so out_proj exists), two DeepStack taps of three encoder layers.
+ODD_OVERRIDES = {
+    "audio_config": dict(d_model=36, encoder_layers=3, encoder_attention_heads=3, encoder_ffn_dim=70,
+                         downsample_hidden_size=6, output_dim=40, deepstack_encoder_layer_indexes=[0, 2]),
+    "language_config": dict(vocab_size=360, hidden_size=48, intermediate_size=88, num_hidden_layers=3,
+                            num_attention_heads=3, num_key_value_heads=1, head_dim=16),
+    "adapter_hidden_size": 56,
+}
+
+
+def clip(seconds: float, seed: int = 0) -> np.ndarray:
+    """Noise plus a gliding tone: deterministic, not silent, 16 kHz float32."""
+    n = int(round(seconds * SAMPLE_RATE))
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / SAMPLE_RATE
+    tone = 0.3 * np.sin(2 * np.pi * (220 + 180 * t) * t)
+    return (tone + 0.05 * rng.standard_normal(n)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory):
+    from export.synth import write_checkpoint
+
+    return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def odd_ckpt(tmp_path_factory):
+    from export.synth import write_checkpoint
+
+    return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "odd", "tiny", seed=7, config_overrides=ODD_OVERRIDES)
+
+
+@pytest.fixture(scope="session")
+def tiny_reference(tiny_ckpt):
+    from export.checkpoint import Checkpoint
+    from export.reference import MossAudioReference
+
+    return MossAudioReference(Checkpoint.open(tiny_ckpt))
+
+
+@pytest.fixture(scope="session")
+def odd_reference(odd_ckpt):
+    from export.checkpoint import Checkpoint
+    from export.reference import MossAudioReference
+
+    return MossAudioReference(Checkpoint.open(odd_ckpt))
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_ckpt, tmp_path_factory):
+    from export.bundle import ExportOptions, export_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "tiny"
+    export_bundle(tiny_ckpt, out, ExportOptions(encoder=("fp32", "fp16"), decoder=("f32", "f16", "q8_0")))
+    return out
+
+
+@pytest.fixture(scope="session")
+def odd_bundle(odd_ckpt, tmp_path_factory):
+    from export.bundle import ExportOptions, export_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "odd"
+    export_bundle(odd_ckpt, out, ExportOptions(encoder=("fp32",), decoder=("f32",)))
+    return out
+
+
+@pytest.fixture(scope="session")
+def exact_pipeline(tiny_bundle):
+    """F32 decoder with f32 KV and flash attention off: the bit-faithful configuration."""
+    from runtime.pipeline import Pipeline
+
+    return Pipeline.load(tiny_bundle, device="cpu", encoder="fp32", decoder="f32", kv_type="f32", flash_attn="off")

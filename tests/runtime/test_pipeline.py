@@ -1,0 +1,127 @@
+"""End to end: the bundle through Pipeline against the PyTorch reference."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from runtime.decoder import prompt_runs
+from runtime.pipeline import Pipeline, _ThinkSplitter
+from runtime.sampling import GenerationOptions
+from tests.conftest import clip
+from tests.independent_reference import IndependentMossAudio
+
+GREEDY = dict(temperature=0.0, max_new_tokens=32)
+QUESTION = "What is said?"
+
+
+def reference_tokens(reference, audio, question=QUESTION, n=32):
+    prompt, rows = reference.prepare(audio, question)
+    return prompt, reference.generate(prompt, rows, GenerationOptions(max_new_tokens=n, temperature=0))
+
+
+@pytest.mark.parametrize("seconds,markers", [(1.5, 0), (5.0, 2), (21.0, 10)])
+def test_f32_bundle_greedy_equals_reference(exact_pipeline, tiny_reference, seconds, markers):
+    x = clip(seconds, seed=4)
+    prompt, expected = reference_tokens(tiny_reference, [x])
+    result = exact_pipeline.generate(x, QUESTION, **GREEDY)
+    assert result.prompt_token_ids == prompt.ids.tolist()
+    digits = np.isin(prompt.ids, tiny_reference.ckpt.token_ids.digits) & (np.cumsum(prompt.audio_rows >= 0) > 0)
+    assert int(digits.sum()) >= markers  # no marker, one-digit and two-digit markers
+    assert result.token_ids == expected
+    assert result.stop_reason in ("eos", "max_new_tokens")
+
+
+def test_prompt_split_over_many_batches(tiny_bundle, tiny_reference):
+    """n_batch 16: the audio span spans several embedding batches, then token batches follow."""
+    pipe = Pipeline.load(tiny_bundle, device="cpu", decoder="f32", n_batch=16, kv_type="f32", flash_attn="off")
+    x = clip(5.0, seed=8)
+    prompt, expected = reference_tokens(tiny_reference, [x])
+    runs = prompt_runs(prompt, tiny_reference.ckpt.token_ids.digits)
+    assert [r.embedded for r in runs] == [False, True, False]
+    assert runs[1].stop - runs[1].start > 16
+    assert pipe.generate(x, QUESTION, **GREEDY).token_ids == expected
+
+
+def test_f16_decoder_top1_agreement(tiny_bundle, tiny_reference):
+    """Teacher-forced over prompt + reference continuation; measured 100% on this checkpoint."""
+    pipe = Pipeline.load(tiny_bundle, device="cpu", decoder="f16")
+    x = clip(6.0, seed=9)
+    prompt, expected = reference_tokens(tiny_reference, [x])
+    ref_logits = tiny_reference.logits(prompt, tiny_reference.prepare([x], QUESTION)[1], expected[:-1]).numpy()
+    rows = pipe.encode_audio(x)
+    ours = pipe.decoder.prefill(prompt, rows, logits="all", reserve=len(expected))
+    ours = np.concatenate([ours] + [pipe.decoder.step(t, len(prompt) + i, logits="last")[None]
+                                    for i, t in enumerate(expected[:-1])])
+    agreement = float(np.mean(ours.argmax(1) == ref_logits.argmax(1)))
+    assert agreement >= 0.98
+
+
+def test_several_clips_in_one_prompt(exact_pipeline, tiny_reference):
+    a, b = clip(2.0, seed=1), clip(3.3, seed=2)
+    prompt, expected = reference_tokens(tiny_reference, [a, b], "Which clip is louder?")
+    result = exact_pipeline.generate([a, b], "Which clip is louder?", **GREEDY)
+    assert result.prompt_token_ids == prompt.ids.tolist()
+    assert result.token_ids == expected
+
+
+def test_unseen_configuration_matches_independent_implementation(odd_bundle, odd_ckpt):
+    pipe = Pipeline.load(odd_bundle, device="cpu", decoder="f32", kv_type="f32", flash_attn="off")
+    ind = IndependentMossAudio(odd_ckpt)
+    x = clip(4.5, seed=12)
+    rows = ind.rows(x)
+    ids = ind.prompt_ids(rows.shape[0], QUESTION)
+    result = pipe.generate(x, QUESTION, temperature=0, max_new_tokens=24)
+    assert result.prompt_token_ids == ids
+    assert result.token_ids == ind.greedy(ids, rows, 24)
+
+
+def test_stream_equals_generate_and_reports_timings(tiny_bundle):
+    pipe = Pipeline.load(tiny_bundle, device="cpu", decoder="q8_0")
+    x = clip(3.0, seed=6)
+    stream = pipe.ask(x, QUESTION, temperature=0.7, seed=3, max_new_tokens=20)
+    streamed = "".join(stream)
+    result = pipe.generate(x, QUESTION, temperature=0.7, seed=3, max_new_tokens=20)
+    assert streamed.strip() == result.text
+    assert stream.result.token_ids == result.token_ids
+    t = result.timings
+    assert t.encode_s > 0 and t.prefill_tok_s > 0 and (t.decode_tok_s > 0 or len(result.token_ids) < 2)
+
+
+def test_defaults_come_from_the_bundle(tiny_bundle):
+    pipe = Pipeline.load(tiny_bundle, device="cpu", decoder="f16")
+    assert pipe.options() == GenerationOptions(max_new_tokens=1024, temperature=1.0, top_k=50, top_p=1.0)
+    with pytest.raises(TypeError, match="temprature"):
+        pipe.generate(clip(1.0), QUESTION, temprature=0)
+
+
+def test_shared_between_threads(tiny_bundle):
+    """Calls are serialized: 4 threads x 5 requests give the single-threaded answers."""
+    pipe = Pipeline.load(tiny_bundle, device="cpu", decoder="q8_0")
+    clips = [clip(1.0 + i * 0.7, seed=i) for i in range(5)]
+    expected = [pipe.generate(c, QUESTION, temperature=0, max_new_tokens=8).token_ids for c in clips]
+    got: dict = {}
+
+    def worker(t):
+        for i, c in enumerate(clips):
+            got[(t, i)] = pipe.generate(c, QUESTION, temperature=0, max_new_tokens=8).token_ids
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert all(got[(t, i)] == expected[i] for t in range(4) for i in range(5))
+
+
+def test_think_splitter_separates_reasoning():
+    s = _ThinkSplitter(start=1, end=2)
+    pieces = list(s.feed(1, b"<think>"))
+    pieces += list(s.feed(5, b"let me hear"))
+    pieces += list(s.feed(2, b"</think>"))
+    pieces += list(s.feed(6, b"\n\n"))
+    pieces += list(s.feed(7, b"A dog \xe2"))
+    pieces += list(s.feed(8, b"\x80\x94 barking"))
+    pieces += list(s.flush())
+    assert [p for p in pieces if p[0] == "reasoning"] == [("reasoning", "let me hear")]
+    assert "".join(t for k, t in pieces if k == "answer") == "A dog \u2014 barking"
