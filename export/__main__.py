@@ -49,7 +49,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
     else:
         p.add_argument("checkpoint", help="local checkpoint folder or hub id")
         p.add_argument("--out", type=Path, required=True, help="bundle folder to write")
-        p.add_argument("--encoder", default="fp32", help="comma list of fp32, fp16")
+        p.add_argument("--encoder", default="fp32", help="comma list of fp32, fp16, int8")
         p.add_argument("--decoder", default="f16", help="comma list of f32, f16, bf16, q8_0, q4_k_m, ...")
         p.add_argument("--revision", default=None, help="hub revision when CHECKPOINT is a hub id")
     return p

@@ -7,23 +7,21 @@ an interrupted export never leaves a folder that loads.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from export.atomic import atomic_dir
 from export.checkpoint import Checkpoint
 from export.decoder_gguf import DIRECT_TYPES, write_decoder_gguf
-from export.encoder_onnx import OPSET, export_encoder
+from export.encoder_onnx import ENCODER_PRECISIONS, OPSET, export_encoders
 from export.modeling import load_tower
-from export.progress import progress
 from quant.gguf import check_quant_type, quantize_gguf
 from runtime.errors import OptionsError
 from runtime.manifest import (ENCODER_INPUTS, ENCODER_OUTPUT, MANIFEST, Manifest, MelInfo, ModelInfo,
                               PartInfo, PromptInfo, file_digest)
 from runtime.prompt import MARKER_EVERY_TOKENS, SYSTEM_PROMPT
 from runtime.sampling import GenerationOptions
-
-ENCODER_PRECISIONS = ("fp32", "fp16")
 
 
 @dataclass(frozen=True)
@@ -57,13 +55,13 @@ def export_bundle(checkpoint: str | Path, out: Path, options: ExportOptions = Ex
     cfg = ckpt.config
     with atomic_dir(Path(out)) as tmp:
         encoders, decoders = {}, {}
-        tower = load_tower(ckpt)
-        for precision in progress(options.encoder, total=len(options.encoder), desc="encoder"):
-            f = export_encoder(tower, cfg.audio.num_mel_bins, tmp, precision)
-            encoders[precision] = PartInfo(file=f.path.name, precision=precision, external_data=f.external_data,
-                                           details={"opset": OPSET, "inputs": list(ENCODER_INPUTS),
-                                                    "output": ENCODER_OUTPUT})
-        del tower
+        work = tmp / ".work"
+        work.mkdir()
+        for f in export_encoders(load_tower(ckpt), cfg.audio.num_mel_bins, tmp, options.encoder, work):
+            encoders[f.precision] = PartInfo(
+                file=f.path.name, precision=f.precision, external_data=f.external_data,
+                details={"opset": OPSET, "inputs": list(ENCODER_INPUTS), "output": ENCODER_OUTPUT,
+                         "providers": f.providers})
         quantized = [d for d in options.decoder if d not in DIRECT_TYPES]
         direct = [d for d in options.decoder if d in DIRECT_TYPES]
         source = options.quant_source
@@ -76,6 +74,7 @@ def export_bundle(checkpoint: str | Path, out: Path, options: ExportOptions = Ex
         for d in options.decoder:
             decoders[d] = PartInfo(file=f"decoder-{d}.gguf", precision=d,
                                    details={"arch": "qwen3vl", "made_from": source if d in quantized else "checkpoint"})
+        shutil.rmtree(work)
         files = {p.name: file_digest(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         manifest = Manifest(
             model=ModelInfo(hidden_size=cfg.text.hidden_size, n_deepstack=cfg.n_deepstack, row_width=cfg.row_width,

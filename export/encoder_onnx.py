@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import warnings
 from dataclasses import dataclass
@@ -12,11 +11,13 @@ import torch
 from torch import nn
 
 from export.modeling import AudioTower
-from runtime.chunks import CHUNK_FRAMES, stem_out_len
+from quant import encoder as precisions
+from runtime.chunks import CHUNK_FRAMES
 from runtime.manifest import ENCODER_INPUTS, ENCODER_OUTPUT
 
 OPSET = 18
 EXTERNAL_DATA_BYTES = 1_800_000_000  # protobuf's 2 GB limit, with headroom for the graph itself
+ENCODER_PRECISIONS = ("fp32", "fp16", "int8")
 
 
 class ChunkGraph(nn.Module):
@@ -36,12 +37,11 @@ class EncoderFile:
     path: Path
     precision: str
     external_data: str | None
+    providers: list[str]
 
 
-def export_encoder(tower: AudioTower, n_mels: int, out_dir: Path, precision: str) -> EncoderFile:
-    """Write encoder-<precision>.onnx (FP32 traced; FP16 converted from it with FP32 I/O)."""
-    import onnx
-
+def trace(tower: AudioTower, n_mels: int, path: Path) -> Path:
+    """The FP32 graph as traced, standard ONNX ops only; weights outside when past the limit."""
     graph = ChunkGraph(tower.float().eval())
     example = (torch.zeros(2, n_mels, CHUNK_FRAMES), torch.tensor([CHUNK_FRAMES, 123]),
                torch.tensor([CHUNK_FRAMES, CHUNK_FRAMES]))
@@ -53,30 +53,36 @@ def export_encoder(tower: AudioTower, n_mels: int, out_dir: Path, precision: str
             dynamic_shapes={"mel": {0: chunks}, "frames": {0: chunks}, "stem_frames": {0: chunks}},
             opset_version=OPSET, dynamo=True, optimize=True, verbose=False,
         )
-    model = program.model_proto
-    if precision == "fp16":
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-
-        model = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=True)
-    elif precision != "fp32":
-        raise ValueError(f"encoder precision {precision!r}: choose fp32 or fp16")
-    path = out_dir / f"encoder-{precision}.onnx"
-    external = None
-    if model.ByteSize() > EXTERNAL_DATA_BYTES:
-        external = path.name + ".data"
-        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=external, size_threshold=1024)
-    else:
-        onnx.save_model(model, str(path))
-    return EncoderFile(path=path, precision=precision, external_data=external)
+    n_bytes = sum(p.numel() * 4 for p in tower.parameters())
+    precisions.save(program.model_proto, path, external=n_bytes > EXTERNAL_DATA_BYTES)
+    return path
 
 
-def tokens_per_chunk() -> int:
-    return stem_out_len(CHUNK_FRAMES)
+def export_encoders(tower: AudioTower, n_mels: int, out_dir: Path, wanted: tuple[str, ...],
+                    work_dir: Path) -> list[EncoderFile]:
+    """Trace once into `work_dir`, then write encoder-<precision>.onnx for each wanted precision."""
+    bad = [p for p in wanted if p not in ENCODER_PRECISIONS]
+    if bad:
+        raise ValueError(f"encoder precision(s) {bad}: choose from {', '.join(ENCODER_PRECISIONS)}")
+    raw = trace(tower, n_mels, work_dir / "encoder-traced.onnx")
+    cfg = tower.audio_encoder.cfg
+    big = raw.with_name(raw.name + ".data").exists()
+    out = []
+    for precision in wanted:
+        path = out_dir / f"encoder-{precision}.onnx"
+        if precision == "int8":
+            precisions.int8(raw, path, external=big)
+            external = path.name + ".data" if (out_dir / (path.name + ".data")).exists() else None
+        else:
+            model = (precisions.fused_fp32(raw, cfg.encoder_attention_heads, cfg.d_model) if precision == "fp32"
+                     else precisions.fp16(raw))
+            external = precisions.save(model, path, external=big)
+        out.append(EncoderFile(path, precision, external, precisions.PROVIDERS[precision]))
+    return out
 
 
 class _quiet_torch_export:
-    """torch.onnx's exporter logs each pass at INFO; keep it to warnings."""
+    """torch.onnx's exporter logs each pass at INFO; keep it to errors."""
 
     def __enter__(self):
         self._levels = {n: logging.getLogger(n).level for n in ("torch.onnx", "torch.export", "onnxscript")}
@@ -86,11 +92,3 @@ class _quiet_torch_export:
     def __exit__(self, *exc):
         for n, level in self._levels.items():
             logging.getLogger(n).setLevel(level)
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

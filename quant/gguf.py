@@ -14,6 +14,7 @@ QUANT_TYPES = {
     "q4_k_s": "Q4_K_S", "q4_0": "Q4_0", "q3_k_m": "Q3_K_M", "q2_k": "Q2_K", "iq4_xs": "IQ4_XS",
     "iq4_nl": "IQ4_NL",
 }
+GGML_TYPES = {"f32": 0, "f16": 1, "q8_0": 8, "q6_k": 14}  # ggml_type ids for per-tensor overrides
 
 
 def check_quant_type(name: str) -> str:
@@ -22,18 +23,42 @@ def check_quant_type(name: str) -> str:
     return name
 
 
-def quantize_gguf(src: Path, dst: Path, qtype: str, *, threads: int | None = None, verbose: bool = False) -> Path:
-    """Quantize an F32/F16/BF16 GGUF. Rows not divisible by a K-quant's 256 fall back as llama.cpp decides."""
+def quantize_gguf(src: Path, dst: Path, qtype: str, *, imatrix: dict | None = None,
+                  embedding_type: str | None = None, output_type: str | None = None,
+                  threads: int | None = None, verbose: bool = False) -> Path:
+    """Quantize an F32/F16/BF16 GGUF.
+
+    `imatrix` maps GGUF tensor names to per-column importances; `embedding_type` and
+    `output_type` ("f16", "q8_0", ...) override llama.cpp's choice for token_embd and output.
+    Rows not divisible by a K-quant's 256 fall back as llama.cpp decides.
+    """
     import llama_cpp as lc
+    import numpy as np
 
     from runtime.llama import set_verbose
 
     set_verbose(verbose)
-
     params = lc.llama_model_quantize_default_params()
     params.ftype = getattr(lc, f"LLAMA_FTYPE_MOSTLY_{QUANT_TYPES[check_quant_type(qtype)]}")
     params.nthread = threads or os.cpu_count() or 1
+    if embedding_type:
+        params.token_embedding_type = GGML_TYPES[embedding_type]
+    if output_type:
+        params.output_tensor_type = GGML_TYPES[output_type]
+    keep = []  # the C side reads these during the call
+    if imatrix:
+        entries = (lc.llama_model_imatrix_data * (len(imatrix) + 1))()
+        for i, (name, values) in enumerate(sorted(imatrix.items())):
+            data = np.ascontiguousarray(values, dtype=np.float32)
+            key = name.encode()
+            keep += [data, key]
+            entries[i].name, entries[i].size = key, data.size
+            entries[i].data = data.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        entries[len(imatrix)].name = None  # null-terminated
+        keep.append(entries)
+        params.imatrix = ctypes.cast(entries, type(params.imatrix))
     rc = lc.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    del keep
     if rc != 0:
         raise RuntimeError(f"llama_model_quantize to {qtype} failed with code {rc}")
     return dst

@@ -62,7 +62,7 @@ def tiny_bundle(tiny_ckpt, tmp_path_factory):
     from export.bundle import ExportOptions, export_bundle
 
     out = tmp_path_factory.mktemp("bundle") / "tiny"
-    export_bundle(tiny_ckpt, out, ExportOptions(encoder=("fp32", "fp16"), decoder=("f32", "f16", "q8_0")))
+    export_bundle(tiny_ckpt, out, ExportOptions(encoder=("fp32", "fp16", "int8"), decoder=("f32", "f16", "q8_0")))
     return out
 
 

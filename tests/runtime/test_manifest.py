@@ -20,7 +20,7 @@ def bundle_copy(tiny_bundle, tmp_path):
 def test_manifest_round_trip(tiny_bundle):
     m = load_manifest(tiny_bundle)
     assert m.schema_version == SCHEMA_VERSION
-    assert set(m.encoders) == {"fp32", "fp16"} and set(m.decoders) == {"f32", "f16", "q8_0"}
+    assert set(m.encoders) == {"fp32", "fp16", "int8"} and set(m.decoders) == {"f32", "f16", "q8_0"}
     assert set(m.files) == {p.name for p in tiny_bundle.iterdir() if p.name != "manifest.json"}
     assert m.model.row_width == m.model.hidden_size * (1 + m.model.n_deepstack)
 
