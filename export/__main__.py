@@ -52,6 +52,11 @@ def _parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--encoder", default="fp32", help="comma list of fp32, fp16, int8")
         p.add_argument("--decoder", default="f16", help="comma list of f32, f16, bf16, q8_0, q4_k_m, ...")
         p.add_argument("--revision", default=None, help="hub revision when CHECKPOINT is a hub id")
+        p.add_argument("--calibration", type=Path, nargs="+", help="audio for the quantization importance matrix "
+                       "(default: the bundled speech clip; give real audio of your domain)")
+        p.add_argument("--no-imatrix", action="store_true", help="quantize without an importance matrix")
+        p.add_argument("--keep-intermediate", action="store_true",
+                       help="keep the F16/F32 GGUF the quantized types are made from")
     return p
 
 
@@ -92,7 +97,10 @@ def _demo(args: argparse.Namespace) -> int:
 def _bundle(args: argparse.Namespace) -> int:
     from export.bundle import ExportOptions, export_bundle
 
-    options = ExportOptions.parse(encoder=args.encoder, decoder=args.decoder)
+    flags = dict(imatrix=not args.no_imatrix, keep_intermediate=args.keep_intermediate)
+    if args.calibration:
+        flags["calibration"] = tuple(args.calibration)
+    options = ExportOptions.parse(encoder=args.encoder, decoder=args.decoder, **flags)
     manifest = export_bundle(args.checkpoint, args.out, options, revision=args.revision)
     print(f"wrote bundle {args.out}: " + ", ".join(sorted(manifest.files)))
     return 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+
+import numpy as np
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +17,10 @@ from export.atomic import atomic_dir
 from export.checkpoint import Checkpoint
 from export.decoder_gguf import DIRECT_TYPES, write_decoder_gguf
 from export.encoder_onnx import ENCODER_PRECISIONS, OPSET, export_encoders
+from export.progress import progress
 from export.modeling import load_tower
-from quant.gguf import check_quant_type, quantize_gguf
+from quant.gguf import QUANT_EMBEDDING_TYPE, QUANT_OUTPUT_TYPE, check_quant_type, quantize_gguf
+from runtime import DEMO_AUDIO
 from runtime.errors import OptionsError
 from runtime.manifest import (ENCODER_INPUTS, ENCODER_OUTPUT, MANIFEST, Manifest, MelInfo, ModelInfo,
                               PartInfo, PromptInfo, file_digest)
@@ -28,9 +32,14 @@ from runtime.sampling import GenerationOptions
 class ExportOptions:
     encoder: tuple[str, ...] = ("fp32",)
     decoder: tuple[str, ...] = ("f16",)
+    imatrix: bool = True  # importance matrix from audio prompts for quantized decoder types
+    calibration: tuple[Path, ...] = (DEMO_AUDIO,)  # audio the imatrix is computed on
+    keep_intermediate: bool = False  # keep the F16/F32 GGUF quantized types were made from
+    embedding_type: str | None = QUANT_EMBEDDING_TYPE
+    output_type: str | None = QUANT_OUTPUT_TYPE
 
     @classmethod
-    def parse(cls, encoder: str, decoder: str) -> "ExportOptions":
+    def parse(cls, encoder: str, decoder: str, **flags) -> "ExportOptions":
         enc = tuple(x.strip().lower() for x in encoder.split(",") if x.strip())
         dec = tuple(x.strip().lower() for x in decoder.split(",") if x.strip())
         bad = [e for e in enc if e not in ENCODER_PRECISIONS]
@@ -41,7 +50,7 @@ class ExportOptions:
         for d in dec:
             if d not in DIRECT_TYPES:
                 check_quant_type(d)
-        return cls(encoder=enc, decoder=dec)
+        return cls(encoder=enc, decoder=dec, **flags)
 
     @property
     def quant_source(self) -> str:
@@ -63,17 +72,27 @@ def export_bundle(checkpoint: str | Path, out: Path, options: ExportOptions = Ex
                 details={"opset": OPSET, "inputs": list(ENCODER_INPUTS), "output": ENCODER_OUTPUT,
                          "providers": f.providers})
         quantized = [d for d in options.decoder if d not in DIRECT_TYPES]
-        direct = [d for d in options.decoder if d in DIRECT_TYPES]
         source = options.quant_source
-        for ftype in dict.fromkeys(direct + ([source] if quantized else [])):
+        written = list(dict.fromkeys([d for d in options.decoder if d in DIRECT_TYPES]
+                                     + ([source] if quantized else [])))
+        for ftype in written:
             write_decoder_gguf(ckpt, tmp / f"decoder-{ftype}.gguf", ftype)
-        for qtype in quantized:
-            quantize_gguf(tmp / f"decoder-{source}.gguf", tmp / f"decoder-{qtype}.gguf", qtype)
-        if source not in direct and quantized:
-            (tmp / f"decoder-{source}.gguf").unlink()
-        for d in options.decoder:
-            decoders[d] = PartInfo(file=f"decoder-{d}.gguf", precision=d,
-                                   details={"arch": "qwen3vl", "made_from": source if d in quantized else "checkpoint"})
+        imatrix = _imatrix(ckpt, options) if quantized and options.imatrix else None
+        for qtype in progress(quantized, total=len(quantized), desc="quantize"):
+            quantize_gguf(tmp / f"decoder-{source}.gguf", tmp / f"decoder-{qtype}.gguf", qtype,
+                          imatrix=imatrix.values if imatrix else None,
+                          embedding_type=options.embedding_type, output_type=options.output_type)
+        listed = list(options.decoder) + ([source] if quantized and options.keep_intermediate else [])
+        for ftype in written:
+            if ftype not in listed:
+                (tmp / f"decoder-{ftype}.gguf").unlink()
+        for d in dict.fromkeys(listed):
+            details = {"arch": "qwen3vl", "made_from": "checkpoint"}
+            if d in quantized:
+                details.update(made_from=source, token_embd=options.embedding_type or "llama.cpp default",
+                               output=options.output_type or "llama.cpp default",
+                               imatrix=({"clips": imatrix.clips, "positions": imatrix.tokens} if imatrix else None))
+            decoders[d] = PartInfo(file=f"decoder-{d}.gguf", precision=d, details=details)
         shutil.rmtree(work)
         files = {p.name: file_digest(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         manifest = Manifest(
@@ -89,6 +108,18 @@ def export_bundle(checkpoint: str | Path, out: Path, options: ExportOptions = Ex
         )
         (tmp / MANIFEST).write_text(manifest.to_json())
     return manifest
+
+
+def _imatrix(ckpt: Checkpoint, options: ExportOptions):
+    """Runs the PyTorch reference on the calibration audio (bf16 past 3B parameters: RAM)."""
+    import torch
+
+    from export.reference import MossAudioReference
+    from quant.imatrix import collect_imatrix
+
+    n_params = sum(int(np.prod(s)) for s in ckpt.config.expected_tensors().values())
+    reference = MossAudioReference(ckpt, dtype=torch.float32 if n_params < 3e9 else torch.bfloat16)
+    return collect_imatrix(reference, list(options.calibration))
 
 
 def _generation_defaults(folder: Path) -> dict:
