@@ -132,3 +132,13 @@ def load_manifest(bundle: Path, *, verify: bool = True, only: set[str] | None = 
         if verify and (only is None or name in only) and file_digest(file).sha256 != info.sha256:
             raise BundleError(f"sha256 of {file} does not match the manifest: the file is corrupt or replaced")
     return manifest
+
+
+def record_drift(bundle: Path, report: dict) -> None:
+    """Store drift figures in manifest.json (written beside it, then renamed over it)."""
+    path = Path(bundle) / MANIFEST
+    data = json.loads(path.read_text())
+    data["drift"] = report
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    tmp.replace(path)

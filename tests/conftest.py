@@ -81,3 +81,33 @@ def exact_pipeline(tiny_bundle):
     from runtime.pipeline import Pipeline
 
     return Pipeline.load(tiny_bundle, device="cpu", encoder="fp32", decoder="f32", kv_type="f32", flash_attn="off")
+
+
+@pytest.fixture(scope="session")
+def small_ckpt(tmp_path_factory):
+    """Every LLM matrix width a multiple of 256: llama.cpp K-quants apply."""
+    from export.synth import write_checkpoint
+
+    return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "small", "small", seed=0)
+
+
+@pytest.fixture(scope="session")
+def small_bundle(small_ckpt, tmp_path_factory):
+    from export.bundle import ExportOptions, export_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "small"
+    export_bundle(small_ckpt, out, ExportOptions(encoder=("fp32", "int8"), decoder=("f16", "q8_0", "q4_k_m")))
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_drift(small_bundle, small_ckpt, tmp_path_factory):
+    """One `python -m quant drift --json` run, shared by the quant tests."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("drift") / "drift.json"
+    run = subprocess.run([sys.executable, "-m", "quant", "drift", str(small_bundle), "--checkpoint", str(small_ckpt),
+                          "--json", str(out), "--check"], capture_output=True, text=True)
+    return run, json.loads(out.read_text())
