@@ -20,6 +20,8 @@ def atomic_dir(final: Path, *, overwrite: bool = True) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists() and not overwrite:
         raise FileExistsError(f"{final} exists; pass overwrite to replace it")
+    for stale in final.parent.glob(f".tmp-{final.name}-*"):  # left by a run that was killed: start clean
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
     try:
         yield tmp

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from runtime.cli_common import add_generation_args, generation_options, run_guarded
+from runtime.errors import OptionsError
 from runtime.prompt import TRANSCRIBE_QUESTION
 
 
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int)
     p.add_argument("--n-gpu-layers", type=int, help="decoder layers on the GPU (-1: all)")
     p.add_argument("--reasoning", action="store_true", help="also stream a thinking model's <think> part")
+    p.add_argument("--window", help="'auto' or seconds: answer audio longer than the context window by window")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON at the end")
     p.add_argument("--quiet", action="store_true", help="no timing line on stderr")
     p.add_argument("--verbose", action="store_true", help="library logs and tracebacks")
@@ -41,10 +43,10 @@ def _run(args: argparse.Namespace) -> int:
     pipe = Pipeline.load(args.bundle, args.device, encoder=args.encoder, decoder=args.decoder, threads=args.threads,
                          n_gpu_layers=args.n_gpu_layers, verbose=args.verbose)
     if args.json:
-        result = pipe.generate(audio, question, **options.__dict__)
+        result = pipe.generate(audio, question, window=_window(args.window), **options.__dict__)
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return 0
-    stream = pipe.ask(audio, question, reasoning=args.reasoning, **options.__dict__)
+    stream = pipe.ask(audio, question, reasoning=args.reasoning, window=_window(args.window), **options.__dict__)
     for piece in stream:
         sys.stdout.write(piece)
         sys.stdout.flush()
@@ -57,11 +59,27 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _window(value: str | None) -> str | float | None:
+    if value is None or value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise OptionsError(f"--window {value!r}: give 'auto' or a number of seconds") from None
+
+
 def _split_question(items: list[str]) -> tuple[list[str], str]:
     """The last positional is the question unless it names an existing file."""
-    if len(items) > 1 and not Path(items[-1]).exists():
+    if len(items) > 1 and not _is_file(items[-1]):
         return items[:-1], items[-1]
     return items, TRANSCRIBE_QUESTION
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except OSError:  # a question too long to be a path
+        return False
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Union
 
 import numpy as np
 
@@ -30,10 +33,28 @@ def load_audio(source: AudioInput, sample_rate: int | None = None) -> np.ndarray
     else:
         samples, rate = np.asarray(source), sample_rate or SAMPLE_RATE
         name = "the audio array"
-    return _to_model_rate(samples, rate, name)
+    return to_model_rate(samples, rate, name)
 
 
 def _read_file(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile
+
+    with _decoding(path):
+        return soundfile.read(str(path), dtype="float32", always_2d=True)
+
+
+def file_info(path: Path) -> tuple[int, int]:
+    """(frames, sample rate) of an audio file, without decoding it."""
+    import soundfile
+
+    with _decoding(path):
+        info = soundfile.info(str(path))
+    return info.frames, info.samplerate
+
+
+@contextmanager
+def _decoding(path: Path) -> Iterator[None]:
+    """Missing, empty and undecodable files end in one AudioError naming the file."""
     import soundfile
 
     if not path.is_file():
@@ -41,28 +62,41 @@ def _read_file(path: Path) -> tuple[np.ndarray, int]:
     if path.stat().st_size == 0:
         raise AudioError(f"audio file is empty: {path}")
     try:
-        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        with _native_stderr_silenced():
+            yield
     except (RuntimeError, soundfile.LibsndfileError) as e:  # libsndfile's own reason follows
-        raise AudioError(
-            f"cannot decode {path}: {e}. Use a format libsndfile reads (wav, flac, ogg, mp3)"
-        ) from None
-    return samples, rate
+        raise AudioError(f"cannot decode {path}: {e}. Use a format libsndfile reads (wav, flac, ogg, mp3)") from None
 
 
-def _to_model_rate(samples: np.ndarray, rate: int, name: str) -> np.ndarray:
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """libsndfile's mp3 fallback prints to fd 2 from C on junk input; keep the CLI to one line."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def to_model_rate(samples: np.ndarray, rate: int, name: str) -> np.ndarray:
+    """Validate, downmix and resample samples at `rate` to 16 kHz mono float32."""
     if samples.dtype.kind in "iu":
         info = np.iinfo(samples.dtype)
         samples = (samples.astype(np.float64) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
     elif samples.dtype.kind != "f":
         raise AudioError(f"{name} has sample type {samples.dtype}; give float or integer PCM samples")
+    if samples.ndim not in (1, 2):
+        raise AudioError(f"{name} has shape {samples.shape}; give (samples,) or (samples, channels)")
+    if samples.size == 0:
+        raise AudioError(f"{name} holds no samples")
     if samples.ndim == 2:
         if samples.shape[0] < samples.shape[1]:
             samples = samples.T
         samples = samples.mean(axis=1)
-    elif samples.ndim != 1:
-        raise AudioError(f"{name} has shape {samples.shape}; give (samples,) or (samples, channels)")
-    if samples.size == 0:
-        raise AudioError(f"{name} holds no samples")
     if not np.isfinite(samples).all():
         raise AudioError(f"{name} contains NaN or infinite samples; clean the signal first")
     if rate <= 0:

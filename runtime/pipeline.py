@@ -15,14 +15,16 @@ from typing import Iterator, Sequence, Union
 
 import numpy as np
 
-from runtime.audio import AudioInput, load_audio
+from runtime.audio import SAMPLE_RATE, AudioInput, load_audio
 from runtime.chunks import audio_token_count
 from runtime.decoder import Decoder, DecoderOptions
 from runtime.encoder import Encoder, pick_providers
-from runtime.errors import BundleError
+from runtime.errors import BundleError, PromptError
+from runtime.longform import MAX_WINDOW_S, iter_windows, join_seam, shift_timestamps, source_duration_s
 from runtime.manifest import Manifest, load_manifest
 from runtime.mel import log_mel, n_frames
-from runtime.prompt import TRANSCRIBE_QUESTION, Prompt, build_prompt
+from runtime.prompt import (TOKENS_PER_SECOND, TRANSCRIBE_QUESTION, Prompt, audio_span_ids, build_prompt,
+                            chat_texts)
 from runtime.sampling import GenerationOptions
 
 Audio = Union[AudioInput, Sequence[AudioInput]]
@@ -62,11 +64,12 @@ class Result:
     prompt_token_ids: list[int]
     stop_reason: str  # "eos", "max_new_tokens" or "context"
     timings: Timings = field(default_factory=Timings)
+    windows: list[dict] = field(default_factory=list)  # with window=: start_s, duration_s, text each
 
     def to_dict(self) -> dict:
         return {"text": self.text, "reasoning": self.reasoning, "token_ids": self.token_ids,
                 "prompt_token_ids": self.prompt_token_ids, "stop_reason": self.stop_reason,
-                "timings": self.timings.to_dict()}
+                "timings": self.timings.to_dict(), "windows": self.windows}
 
 
 class Pipeline:
@@ -113,26 +116,94 @@ class Pipeline:
         """The bundle's shipped generation defaults with the caller's overrides, validated."""
         return GenerationOptions.from_kwargs(**{**self.manifest.generation, **overrides})
 
+    def max_audio_seconds(self, question: str = TRANSCRIBE_QUESTION, max_new_tokens: int | None = None) -> float:
+        """The longest single clip whose prompt and answer fit the context."""
+        budget = self._audio_budget(question, max_new_tokens or self.options().max_new_tokens)
+        lo, hi = 0, budget  # largest n audio tokens whose span (with markers) fits the budget
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if len(audio_span_ids(mid, self.manifest.tokens, self.manifest.prompt.time_markers)) <= budget:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo / TOKENS_PER_SECOND
+
+    def _audio_budget(self, question: str, max_new_tokens: int, n_clips: int = 1) -> int:
+        text = sum(len(self.decoder.tokenize(t)) for t in chat_texts(question, n_clips, self.manifest.prompt.system) if t)
+        return self.decoder.context_limit - text - 2 * n_clips - max_new_tokens
+
+    def _check_fits(self, clips: list[AudioInput], question: str, options: GenerationOptions) -> None:
+        seconds = [source_duration_s(c) for c in clips]
+        counts = [audio_token_count(n_frames(int(s * SAMPLE_RATE))) for s in seconds]
+        spans = sum(len(audio_span_ids(n, self.manifest.tokens, self.manifest.prompt.time_markers)) for n in counts)
+        budget = self._audio_budget(question, options.max_new_tokens, len(clips))
+        if spans > budget:
+            if budget <= 0:
+                raise PromptError(f"the question and max_new_tokens={options.max_new_tokens} already fill the "
+                                  f"context ({self.decoder.context_limit} tokens): shorten the question or lower "
+                                  "max_new_tokens")
+            fits = self.max_audio_seconds(question, options.max_new_tokens)
+            raise PromptError(f"{sum(seconds):.1f} s of audio needs {spans} prompt positions; with this question and "
+                              f"max_new_tokens={options.max_new_tokens} the context ({self.decoder.context_limit}) "
+                              f"fits about {fits:.1f} s. Pass window='auto' (CLI: --window auto) to process it in "
+                              "windows, or lower max_new_tokens")
+
     # --- answers -----------------------------------------------------------------------------
     def ask(self, audio: Audio, question: str = TRANSCRIBE_QUESTION, *, reasoning: bool = False,
-            **options) -> "Stream":
+            window: str | float | None = None, **options) -> "Stream":
         """Iterate it for the answer's text as it is generated (the <think> part too when
-        reasoning=True); its .result has token ids and timings once the iteration ends."""
+        reasoning=True); its .result has token ids and timings once the iteration ends.
+
+        window='auto' (or seconds) answers long audio window by window; the text of each
+        window then arrives when it is complete, timestamps shifted, seams de-duplicated."""
         result = Result("", "", [], [], "")
-        parts = self._stream(audio, question, self.options(**options), result)
+        opts = self.options(**options)
+        if window is not None:
+            return Stream(self._windowed(audio, question, window, opts, result, reasoning), result)
+        parts = self._stream(audio, question, opts, result)
         return Stream((text for kind, text in parts if kind == "answer" or reasoning), result)
 
-    def generate(self, audio: Audio, question: str = TRANSCRIBE_QUESTION, **options) -> Result:
+    def generate(self, audio: Audio, question: str = TRANSCRIBE_QUESTION, *,
+                 window: str | float | None = None, **options) -> Result:
+        opts = self.options(**options)
         result = Result("", "", [], [], "")
+        if window is not None:
+            result.text = "".join(self._windowed(audio, question, window, opts, result, False)).strip()
+            return result
         parts = {"answer": [], "reasoning": []}
-        for kind, text in self._stream(audio, question, self.options(**options), result):
+        for kind, text in self._stream(audio, question, opts, result):
             parts[kind].append(text)
         result.text, result.reasoning = "".join(parts["answer"]).strip(), "".join(parts["reasoning"]).strip()
         return result
 
+    def _windowed(self, audio: Audio, question: str, window: str | float, options: GenerationOptions,
+                  result: Result, reasoning: bool) -> Iterator[str]:
+        clips = _as_clips(audio)
+        if len(clips) != 1:
+            raise PromptError("window= takes one clip; ask about several clips without windows")
+        fits = self.max_audio_seconds(question, options.max_new_tokens)
+        size = min(MAX_WINDOW_S, fits) if window == "auto" else float(window)
+        if size > fits:
+            raise PromptError(f"windows of {size:.1f} s do not fit: the context fits about {fits:.1f} s with this "
+                              f"question and max_new_tokens={options.max_new_tokens}")
+        previous = ""
+        for w in iter_windows(clips[0], size):
+            part = Result("", "", [], [], "")
+            pieces = [t for kind, t in self._stream(w.samples, question, options, part) if kind == "answer" or reasoning]
+            text = join_seam(previous, shift_timestamps("".join(pieces).strip(), w.start_s))
+            previous = text
+            result.windows.append({"start_s": round(w.start_s, 3), "duration_s": round(w.duration_s, 3), "text": text})
+            result.token_ids += part.token_ids
+            result.prompt_token_ids, result.stop_reason = part.prompt_token_ids, part.stop_reason
+            for name in ("encode_s", "prefill_s", "prefill_tokens", "decode_s", "decode_tokens"):
+                setattr(result.timings, name, getattr(result.timings, name) + getattr(part.timings, name))
+            if text:
+                yield (" " if w.index else "") + text
+
     def _stream(self, audio: Audio, question: str, options: GenerationOptions,
                 result: Result) -> Iterator[tuple[str, str]]:
         clips = _as_clips(audio)
+        self._check_fits(clips, question, options)
         with self._lock:
             t0 = time.perf_counter()
             samples = [load_audio(c) for c in clips]
