@@ -23,7 +23,7 @@ def test_json_result(tiny_bundle, tmp_path):
     sf.write(tmp_path / "a.wav", clip(2.0), 16000)
     out = run(tiny_bundle, tmp_path / "a.wav", "--json", "--temperature", "0", "--max-new-tokens", "5", "--quiet")
     result = json.loads(out.stdout)
-    assert set(result) == {"text", "reasoning", "token_ids", "prompt_token_ids", "stop_reason", "timings"}
+    assert set(result) == {"text", "reasoning", "token_ids", "prompt_token_ids", "stop_reason", "timings", "windows"}
     assert len(result["token_ids"]) <= 5
 
 
