@@ -55,6 +55,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--calibration", type=Path, nargs="+", help="audio for the quantization importance matrix "
                        "(default: the bundled speech clip; give real audio of your domain)")
         p.add_argument("--no-imatrix", action="store_true", help="quantize without an importance matrix")
+        p.add_argument("--no-expected", action="store_true",
+                       help="do not ship the reference's outputs on the bundled clip (device checks need them)")
         p.add_argument("--keep-intermediate", action="store_true",
                        help="keep the F16/F32 GGUF the quantized types are made from")
     return p
@@ -97,7 +99,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _bundle(args: argparse.Namespace) -> int:
     from export.bundle import ExportOptions, export_bundle
 
-    flags = dict(imatrix=not args.no_imatrix, keep_intermediate=args.keep_intermediate)
+    flags = dict(imatrix=not args.no_imatrix, keep_intermediate=args.keep_intermediate, expected=not args.no_expected)
     if args.calibration:
         flags["calibration"] = tuple(args.calibration)
     options = ExportOptions.parse(encoder=args.encoder, decoder=args.decoder, **flags)

@@ -18,13 +18,17 @@ from export.checkpoint import Checkpoint
 from export.decoder_gguf import DIRECT_TYPES, write_decoder_gguf
 from export.encoder_onnx import ENCODER_PRECISIONS, OPSET, export_encoders
 from export.progress import progress
+
+EXPECTED_TOKENS = 32  # greedy tokens of the reference recorded in expected.npz
 from export.modeling import load_tower
+from quant.expected import write_expected
+from quant.imatrix import collect_imatrix
 from quant.gguf import QUANT_EMBEDDING_TYPE, QUANT_OUTPUT_TYPE, check_quant_type, quantize_gguf
 from runtime import DEMO_AUDIO
 from runtime.errors import OptionsError
 from runtime.manifest import (ENCODER_INPUTS, ENCODER_OUTPUT, MANIFEST, Manifest, MelInfo, ModelInfo,
                               PartInfo, PromptInfo, file_digest)
-from runtime.prompt import MARKER_EVERY_TOKENS, SYSTEM_PROMPT
+from runtime.prompt import MARKER_EVERY_TOKENS, SYSTEM_PROMPT, TRANSCRIBE_QUESTION
 from runtime.sampling import GenerationOptions
 
 
@@ -35,6 +39,7 @@ class ExportOptions:
     imatrix: bool = True  # importance matrix from audio prompts for quantized decoder types
     calibration: tuple[Path, ...] = (DEMO_AUDIO,)  # audio the imatrix is computed on
     keep_intermediate: bool = False  # keep the F16/F32 GGUF quantized types were made from
+    expected: bool = True  # ship the reference's outputs on the bundled clip, for device checks
     embedding_type: str | None = QUANT_EMBEDDING_TYPE
     output_type: str | None = QUANT_OUTPUT_TYPE
 
@@ -77,7 +82,11 @@ def export_bundle(checkpoint: str | Path, out: Path, options: ExportOptions = Ex
                                      + ([source] if quantized else [])))
         for ftype in written:
             write_decoder_gguf(ckpt, tmp / f"decoder-{ftype}.gguf", ftype)
-        imatrix = _imatrix(ckpt, options) if quantized and options.imatrix else None
+        reference = _reference(ckpt) if (quantized and options.imatrix) or options.expected else None
+        imatrix = collect_imatrix(reference, list(options.calibration)) if quantized and options.imatrix else None
+        if options.expected:
+            write_expected(reference, tmp, [DEMO_AUDIO], TRANSCRIBE_QUESTION, EXPECTED_TOKENS)
+        del reference
         for qtype in progress(quantized, total=len(quantized), desc="quantize"):
             quantize_gguf(tmp / f"decoder-{source}.gguf", tmp / f"decoder-{qtype}.gguf", qtype,
                           imatrix=imatrix.values if imatrix else None,
@@ -110,16 +119,14 @@ def export_bundle(checkpoint: str | Path, out: Path, options: ExportOptions = Ex
     return manifest
 
 
-def _imatrix(ckpt: Checkpoint, options: ExportOptions):
-    """Runs the PyTorch reference on the calibration audio (bf16 past 3B parameters: RAM)."""
+def _reference(ckpt: Checkpoint):
+    """The PyTorch reference for the imatrix and the expected outputs (bf16 past 3B parameters: RAM)."""
     import torch
 
     from export.reference import MossAudioReference
-    from quant.imatrix import collect_imatrix
 
     n_params = sum(int(np.prod(s)) for s in ckpt.config.expected_tensors().values())
-    reference = MossAudioReference(ckpt, dtype=torch.float32 if n_params < 3e9 else torch.bfloat16)
-    return collect_imatrix(reference, list(options.calibration))
+    return MossAudioReference(ckpt, dtype=torch.float32 if n_params < 3e9 else torch.bfloat16)
 
 
 def _generation_defaults(folder: Path) -> dict:

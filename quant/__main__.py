@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _drift(args: argparse.Namespace) -> int:
-    from quant.drift import measure
+    from export.checkpoint import Checkpoint
+    from quant.drift import measure, reference_cases
     from quant.report import table
     from quant.thresholds import breaches, load_thresholds
     from runtime import DEMO_AUDIO
@@ -43,8 +44,10 @@ def _drift(args: argparse.Namespace) -> int:
     from runtime.prompt import TRANSCRIBE_QUESTION
 
     thresholds = load_thresholds(args.thresholds) if args.check else None
-    report = measure(args.bundle, Path(args.checkpoint), args.audio or [DEMO_AUDIO],
-                     question=args.question or TRANSCRIBE_QUESTION, n_tokens=args.tokens)
+    cases = reference_cases(Path(args.checkpoint), args.audio or [DEMO_AUDIO], args.question or TRANSCRIBE_QUESTION,
+                            args.tokens)
+    source = {"checkpoint": str(args.checkpoint), "kind": "pytorch reference", "dtype": "float32", "device": "cpu"}
+    report = measure(args.bundle, cases, Checkpoint.open(args.checkpoint).decode, source=source)
     failed = breaches(report, thresholds) if thresholds else []
     print(table(report, failed))
     if args.json:

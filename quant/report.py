@@ -25,6 +25,6 @@ def table(report: dict, failed: list[str] = ()) -> str:
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in rows]
     ref = report["reference"]
-    head = (f"drift against the PyTorch reference ({ref['dtype']}, {ref['device']}) on {', '.join(ref['audio'])}: "
-            f"{ref['positions']} positions, {ref['greedy_tokens']} greedy tokens per clip")
+    head = (f"drift against the {ref['kind']} on {', '.join(ref['audio'])}: {ref['positions']} positions "
+            f"(top {ref['tokens_per_position']} tokens each), {ref['greedy_tokens']} greedy tokens per clip")
     return "\n".join([head, lines[0], "-" * len(lines[0])] + lines[1:])

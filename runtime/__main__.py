@@ -42,6 +42,9 @@ def _run(args: argparse.Namespace) -> int:
     options = generation_options(args)
     pipe = Pipeline.load(args.bundle, args.device, encoder=args.encoder, decoder=args.decoder, threads=args.threads,
                          n_gpu_layers=args.n_gpu_layers, verbose=args.verbose)
+    if not args.quiet:
+        for note in pipe.notes:
+            print(f"note: {note}", file=sys.stderr)
     if args.json:
         result = pipe.generate(audio, question, window=_window(args.window), **options.__dict__)
         print(json.dumps(result.to_dict(), ensure_ascii=False))

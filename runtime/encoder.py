@@ -33,11 +33,10 @@ def pick_providers(device: str) -> list[str]:
     return chosen
 
 
-class Encoder:
-    """mel [n_mels, T] -> packed rows [ceil(T/8), hidden * (1 + k)] float32."""
+class OrtBackend:
+    """onnxruntime with the providers `device` allows."""
 
-    def __init__(self, path: Path, device: str = "cpu", *, threads: int | None = None,
-                 batch_chunks: int = 8, verbose: bool = False):
+    def __init__(self, path: Path, device: str, threads: int | None, verbose: bool):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -53,11 +52,28 @@ class Encoder:
             raise BundleError(f"{path.name} is not a MOSS-Audio encoder graph (inputs {names}); re-export the bundle")
         self.n_mels = self.session.get_inputs()[0].shape[1]
         self.width = self.session.get_outputs()[0].shape[2]
-        self.batch_chunks = batch_chunks
+        self.providers = self.session.get_providers()
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run([ENCODER_OUTPUT], feeds)[0]
+
+
+class Encoder:
+    """mel [n_mels, T] -> packed rows [ceil(T/8), hidden * (1 + k)] float32.
+
+    The backend (onnxruntime, or a TensorRT engine via runtime.trt) only runs batches of
+    fixed-width chunks; cutting and reassembling the clip happens here, once.
+    """
+
+    def __init__(self, path: Path, device: str = "cpu", *, threads: int | None = None,
+                 batch_chunks: int = 8, verbose: bool = False, backend=None):
+        self.backend = backend or OrtBackend(path, device, threads, verbose)
+        self.n_mels, self.width = self.backend.n_mels, self.backend.width
+        self.batch_chunks = min(batch_chunks, getattr(self.backend, "max_chunks", batch_chunks))
 
     @property
     def providers(self) -> list[str]:
-        return self.session.get_providers()
+        return self.backend.providers
 
     def rows(self, mel: np.ndarray) -> np.ndarray:
         if mel.ndim != 2 or mel.shape[0] != self.n_mels:
@@ -79,5 +95,5 @@ class Encoder:
             x[i, :, :n] = mel[:, start : start + n]
         feeds = {"mel": x, "frames": np.asarray(lengths, dtype=np.int64),
                  "stem_frames": np.full(len(lengths), stem, dtype=np.int64)}
-        (rows,) = self.session.run([ENCODER_OUTPUT], feeds)
+        rows = self.backend.run(feeds)
         return np.concatenate([rows[i, : stem_out_len(n)] for i, n in enumerate(lengths)], axis=0)

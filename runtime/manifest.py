@@ -73,6 +73,7 @@ class Manifest:
     decoders: dict[str, PartInfo]
     files: dict[str, FileInfo]
     drift: dict = field(default_factory=dict)
+    engines: dict = field(default_factory=dict)  # TensorRT engines by GPU: file, gpu, tensorrt version, ...
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
@@ -99,7 +100,7 @@ class Manifest:
                 encoders={k: PartInfo(**v) for k, v in d["encoders"].items()},
                 decoders={k: PartInfo(**v) for k, v in d["decoders"].items()},
                 files={k: FileInfo(**v) for k, v in d["files"].items()}, drift=d.get("drift", {}),
-                schema_version=version,
+                engines=d.get("engines", {}), schema_version=version,
             )
         except (KeyError, TypeError) as e:
             raise BundleError(f"{where} is missing or has a malformed entry ({e}); re-export the bundle") from None
@@ -135,10 +136,15 @@ def load_manifest(bundle: Path, *, verify: bool = True, only: set[str] | None = 
 
 
 def record_drift(bundle: Path, report: dict) -> None:
-    """Store drift figures in manifest.json (written beside it, then renamed over it)."""
+    """Store drift figures in manifest.json."""
+    update_manifest(bundle, lambda data: data.__setitem__("drift", report))
+
+
+def update_manifest(bundle: Path, change) -> None:
+    """Apply `change` to the manifest's JSON, written beside it, then renamed over it."""
     path = Path(bundle) / MANIFEST
     data = json.loads(path.read_text())
-    data["drift"] = report
+    change(data)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
     tmp.replace(path)

@@ -73,8 +73,11 @@ class Result:
 
 
 class Pipeline:
-    def __init__(self, bundle: Path, manifest: Manifest, encoder: Encoder, decoder: Decoder, device: str):
+    def __init__(self, bundle: Path, manifest: Manifest, encoder: Encoder, decoder: Decoder, device: str,
+                 variants: tuple[str, str], notes: list[str]):
         self.bundle, self.manifest, self.encoder, self.decoder, self.device = bundle, manifest, encoder, decoder, device
+        self.encoder_name, self.decoder_name = variants
+        self.notes = notes  # one line each: why a GPU was not used, and the like
         self._lock = threading.Lock()
 
     @classmethod
@@ -83,24 +86,30 @@ class Pipeline:
              n_batch: int = 512, kv_type: str = "f16", flash_attn: str = "auto", verify: bool = True,
              verbose: bool = False) -> "Pipeline":
         """Open a bundle. `encoder`/`decoder` name variants in the manifest (default: the best present)."""
+        from devices.plan import plan
+
         bundle = Path(bundle)
         manifest = load_manifest(bundle, verify=False)
-        device = _resolve_device(device)
-        enc = _pick(manifest.encoders, encoder, ENCODER_PREFERENCE[device], "encoder")
-        dec = _pick(manifest.decoders, decoder, DECODER_PREFERENCE, "decoder")
+        chosen = plan(bundle, manifest, device, encoder=encoder, decoder=decoder)
+        device = chosen.device
+        if device == "cuda":
+            pick_providers("cuda")  # an explicit cuda request without CUDA is an error, not a fallback
+        enc = pick_variant(manifest.encoders, chosen.encoder, ENCODER_PREFERENCE[device], "encoder")
+        dec = pick_variant(manifest.decoders, chosen.decoder, DECODER_PREFERENCE, "decoder")
         used = {manifest.encoders[enc].file, manifest.decoders[dec].file}
         if manifest.encoders[enc].external_data:
             used.add(manifest.encoders[enc].external_data)
         manifest = load_manifest(bundle, verify=verify, only=used)
-        encoder_stage = Encoder(bundle / manifest.encoders[enc].file, device, threads=threads, verbose=verbose)
+        encoder_stage = Encoder(bundle / manifest.encoders[enc].file, device, threads=threads, verbose=verbose,
+                                backend=_engine_backend(bundle, manifest, chosen) if device == "cuda" else None)
         if encoder_stage.width != manifest.model.row_width:
             raise BundleError(f"{manifest.encoders[enc].file} makes rows of {encoder_stage.width}, the manifest says "
                               f"{manifest.model.row_width}: the encoder is from a different model")
-        layers = n_gpu_layers if n_gpu_layers is not None else (-1 if device == "cuda" else 0)
+        layers = n_gpu_layers if n_gpu_layers is not None else chosen.n_gpu_layers
         options = DecoderOptions(n_threads=threads, n_gpu_layers=layers, n_batch=n_batch, kv_type=kv_type,
                                  flash_attn=flash_attn, verbose=verbose)
         decoder_stage = Decoder(bundle / manifest.decoders[dec].file, manifest.tokens, manifest.model.row_width, options)
-        return cls(bundle, manifest, encoder_stage, decoder_stage, device)
+        return cls(bundle, manifest, encoder_stage, decoder_stage, device, (enc, dec), chosen.notes)
 
     # --- stages ------------------------------------------------------------------------------
     def encode_audio(self, audio: AudioInput) -> np.ndarray:
@@ -287,14 +296,24 @@ def _as_clips(audio: Audio) -> list[AudioInput]:
     return clips
 
 
-def _resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if "CUDAExecutionProvider" in pick_providers("auto") else "cpu"
-    pick_providers(device)  # validates the name, and that cuda is really there
-    return device
+def _engine_backend(bundle: Path, manifest: Manifest, chosen):
+    """A TensorRT engine built on this GPU model with this TensorRT, else None (onnxruntime)."""
+    from devices.tensorrt import matching_engine
+
+    engine = matching_engine(bundle, manifest.engines, chosen.machine.model)
+    if engine is None:
+        return None
+    try:
+        from runtime.trt import TensorRTBackend
+
+        return TensorRTBackend(bundle / engine["file"], manifest.mel.n_mels, manifest.model.row_width,
+                               engine["max_chunks"])
+    except Exception as e:  # a broken engine or CUDA runtime: say so and use onnxruntime
+        chosen.notes.append(f"TensorRT engine {engine['file']} not used ({e}); onnxruntime instead")
+        return None
 
 
-def _pick(variants: dict, wanted: str | None, preference: Sequence[str], what: str) -> str:
+def pick_variant(variants: dict, wanted: str | None, preference: Sequence[str], what: str) -> str:
     if wanted is not None:
         if wanted not in variants:
             raise BundleError(f"the bundle has no {what} {wanted!r}; it has {', '.join(sorted(variants))}")

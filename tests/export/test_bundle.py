@@ -31,7 +31,7 @@ def test_quantized_only_export_drops_the_intermediate(tiny_ckpt, tmp_path):
     m = export_bundle(tiny_ckpt, tmp_path / "b", ExportOptions(encoder=("fp32",), decoder=("q8_0",)))
     assert set(m.decoders) == {"q8_0"} and m.decoders["q8_0"].details["made_from"] == "f16"
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["decoder-q8_0.gguf", "encoder-fp32.onnx",
-                                                                 "manifest.json"]
+                                                                 "expected.npz", "manifest.json"]
     load_manifest(tmp_path / "b")
 
 

@@ -50,7 +50,7 @@ def test_unseen_configuration(odd_reference, odd_bundle, seconds):
 
 def test_graph_interface(tiny_bundle, tiny_reference):
     enc = Encoder(tiny_bundle / "encoder-fp32.onnx")
-    inputs = {i.name: (i.shape, i.type) for i in enc.session.get_inputs()}
+    inputs = {i.name: (i.shape, i.type) for i in enc.backend.session.get_inputs()}
     assert inputs == {"mel": (["chunks", 128, 400], "tensor(float)"), "frames": (["chunks"], "tensor(int64)"),
                       "stem_frames": (["chunks"], "tensor(int64)")}
     assert enc.width == tiny_reference.config.row_width
