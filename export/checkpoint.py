@@ -73,9 +73,6 @@ class Checkpoint:
         with safe_open(str(self.weight_files[name]), framework="pt") as f:
             return f.get_tensor(name)
 
-    def state_dict(self, prefix: str = "") -> dict[str, Any]:
-        return {n[len(prefix):]: self.tensor(n) for n in self.weight_files if n.startswith(prefix)}
-
     @cached_property
     def tokenizer(self) -> Any:
         """The checkpoint's own tokenizer (tokenizers.Tokenizer from tokenizer.json)."""

@@ -162,8 +162,20 @@ class AudioTower(nn.Module):
 
 
 def load_tower(ckpt) -> AudioTower:
-    """The audio side of a checkpoint, weights loaded strictly (no LLM tensors read)."""
-    tower = AudioTower(ckpt.config)
-    names = [n for n in ckpt.weight_files if not n.startswith(("language_model.", "lm_head."))]
-    tower.load_state_dict({n: ckpt.tensor(n) for n in names}, strict=True)
-    return tower.eval()
+    """The audio side of a checkpoint (no LLM tensors read)."""
+    return load_streaming(AudioTower(ckpt.config), ckpt, "").eval()
+
+
+def load_streaming(module: nn.Module, ckpt, prefix: str) -> nn.Module:
+    """Copy checkpoint tensors into `module` one at a time: peak memory is the module plus one
+    tensor, not a second copy of the model (the 4B in FP32 barely fits 24 GB as it is)."""
+    names = set(module.state_dict())
+    with torch.no_grad():
+        for name, target in module.state_dict(keep_vars=True).items():
+            target.copy_(ckpt.tensor(prefix + name))
+    stored = {n[len(prefix):] for n in ckpt.weight_files if n.startswith(prefix)}
+    if prefix == "":
+        stored = {n for n in stored if not n.startswith(("language_model.", "lm_head."))}
+    if stored != names:
+        raise RuntimeError(f"weights do not match the module: {sorted(stored ^ names)[:5]}")
+    return module

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from export.checkpoint import Checkpoint
-from export.modeling import load_tower
+from export.modeling import load_streaming, load_tower
 from runtime.audio import AudioInput, load_audio
 from runtime.chunks import audio_token_count
 from runtime.prompt import Prompt, build_prompt
@@ -40,8 +40,9 @@ class MossAudioReference(torch.nn.Module):
         qwen._attn_implementation = "sdpa"
         self.language_model = Qwen3Model(qwen)
         self.lm_head = torch.nn.Linear(t.hidden_size, t.vocab_size, bias=False)
-        self.language_model.load_state_dict(ckpt.state_dict("language_model."), strict=True)
-        self.lm_head.load_state_dict({"weight": ckpt.tensor("lm_head.weight")}, strict=True)
+        load_streaming(self.language_model, ckpt, "language_model.")
+        with torch.no_grad():
+            self.lm_head.weight.copy_(ckpt.tensor("lm_head.weight"))
         self.to(device=device, dtype=dtype).eval()
         self.device, self.dtype = torch.device(device), dtype
 
@@ -116,7 +117,9 @@ class MossAudioReference(torch.nn.Module):
         return self.lm_head(hidden[0]).float()
 
     @torch.no_grad()
-    def generate(self, prompt: Prompt, rows: torch.Tensor, options: GenerationOptions) -> list[int]:
+    def generate(self, prompt: Prompt, rows: torch.Tensor, options: GenerationOptions,
+                 on_token=None) -> list[int]:
+        """Greedy or sampled ids; `on_token(id)` is called as each arrives (for timing)."""
         eos = set(self.ckpt.token_ids.eos)
         sampler = Sampler(options)
         embeds, positions, taps = self._embed(prompt, rows)
@@ -128,6 +131,8 @@ class MossAudioReference(torch.nn.Module):
             logits = self.lm_head(hidden).float().cpu().numpy()
             token = sampler(logits, prompt.ids.tolist() + produced)
             produced.append(token)
+            if on_token:
+                on_token(token)
             if token in eos:
                 break
             out = self.language_model(input_ids=torch.tensor([[token]], device=self.device),

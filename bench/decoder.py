@@ -1,0 +1,93 @@
+"""Decoder: our embedding-injected prefill vs llama.cpp's token prefill of the same length, and
+our generation loop vs llama.cpp's bare greedy loop, on the same GGUF."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from runtime.decoder import Decoder, DecoderOptions
+from runtime.manifest import load_manifest
+from runtime.prompt import Prompt
+from runtime.sampling import GenerationOptions
+
+
+def audio_prompt(manifest, n_tokens: int) -> tuple[Prompt, np.ndarray]:
+    """n_tokens positions, all audio rows except the two span ends (random rows: speed only)."""
+    t = manifest.tokens
+    ids = np.array([t.audio_start] + [t.audio] * (n_tokens - 2) + [t.audio_end], dtype=np.int64)
+    rows = np.where(ids == t.audio, np.cumsum(ids == t.audio) - 1, -1)
+    data = np.random.default_rng(0).standard_normal((n_tokens - 2, manifest.model.row_width)).astype(np.float32)
+    return Prompt(ids=ids, audio_rows=rows), data * 0.5
+
+
+def bare_llama_decode(dec: Decoder, first: int, n: int) -> float:
+    """llama.cpp's minimal loop (as its `simple` example): llama_batch_get_one, llama_decode,
+    greedy llama_sampler in C; no logits copied out."""
+    import llama_cpp as lc
+
+    sampler = lc.llama_sampler_init_greedy()
+    token = (lc.llama_token * 1)(first)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        if lc.llama_decode(dec.ctx.ptr, lc.llama_batch_get_one(token, 1)) != 0:
+            raise RuntimeError("llama_decode failed in the bare loop")
+        token[0] = lc.llama_sampler_sample(sampler, dec.ctx.ptr, -1)
+    elapsed = time.perf_counter() - t0
+    lc.llama_sampler_free(sampler)
+    return elapsed
+
+
+def run(bundle: Path, prompt_tokens: int, decode_tokens: int, threads: int) -> list[dict]:
+    m = load_manifest(bundle, verify=False)
+    out = []
+    for name in m.decoders:
+        dec = Decoder(bundle / m.decoders[name].file, m.tokens, m.model.row_width,
+                      DecoderOptions(n_threads=threads, n_batch=512))
+        prompt, rows = audio_prompt(m, prompt_tokens)
+        warm_prompt, warm_rows = audio_prompt(m, 16)
+        dec.prefill(warm_prompt, warm_rows, reserve=prompt_tokens + decode_tokens + 8)  # warm both paths, size
+        dec.ctx.decode(0, tokens=np.arange(16), logits="last")  # the context once
+        t0 = time.perf_counter()
+        dec.prefill(prompt, rows, reserve=decode_tokens + 8)
+        ours_prefill = time.perf_counter() - t0
+        text = np.random.default_rng(1).integers(0, 256, prompt_tokens)  # byte tokens: ordinary text ids
+        ctx = dec._context_for(prompt_tokens + decode_tokens + 8)
+        t0 = time.perf_counter()
+        for s in range(0, prompt_tokens, ctx.n_batch):
+            ctx.decode(s, tokens=text[s : s + ctx.n_batch], logits="last" if s + ctx.n_batch >= prompt_tokens else "none")
+        token_prefill = time.perf_counter() - t0
+        greedy = GenerationOptions(max_new_tokens=decode_tokens, temperature=0)
+        t0 = time.perf_counter()
+        first = None
+        produced = 0
+        for token in _no_eos(dec, prompt, rows, greedy):
+            if first is None:
+                first, t_first = token, time.perf_counter()
+            produced += 1
+        ours_decode = (time.perf_counter() - t_first) / max(1, produced - 1)
+        dec.prefill(prompt, rows, reserve=decode_tokens + 8)
+        bare = bare_llama_decode(dec, first, produced - 1) / max(1, produced - 1)
+        out.append({
+            "gguf": name, "bytes": (bundle / m.decoders[name].file).stat().st_size,
+            "prefill_tokens": prompt_tokens,
+            "ours_prefill_tok_s": round(prompt_tokens / ours_prefill, 2),
+            "llama_token_prefill_tok_s": round(prompt_tokens / token_prefill, 2),
+            "prefill_ratio": round(token_prefill / ours_prefill, 3),
+            "decode_tokens": produced - 1,
+            "ours_decode_tok_s": round(1 / ours_decode, 2), "llama_bare_decode_tok_s": round(1 / bare, 2),
+            "decode_ratio": round(bare / ours_decode, 3),
+        })
+        dec.close()
+    return out
+
+
+def _no_eos(dec: Decoder, prompt, rows, options):
+    """Our generation loop with EOS ignored, so every GGUF decodes the same number of tokens."""
+    eos, dec.tokens = dec.tokens, type(dec.tokens)(**{**dec.tokens.__dict__, "eos": (-1,)})
+    try:
+        yield from dec.generate(prompt, rows, options)
+    finally:
+        dec.tokens = eos

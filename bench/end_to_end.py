@@ -1,0 +1,93 @@
+"""End to end on one clip: time to first token, total time, peak memory; ours vs the reference.
+
+Each side runs in a fresh process, so peak resident memory is its own.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from bench.encoder import synthetic_clip
+from quant.probe import peak_rss_mb
+
+
+def ours(bundle: Path, encoder: str, decoder: str, seconds: float, new_tokens: int, threads: int) -> dict:
+    from runtime.pipeline import Pipeline
+
+    t0 = time.perf_counter()
+    pipe = Pipeline.load(bundle, device="cpu", encoder=encoder, decoder=decoder, threads=threads, verify=False)
+    load = time.perf_counter() - t0
+    x = synthetic_clip(seconds, seed=3)
+    t0 = time.perf_counter()
+    r = pipe.generate(x, temperature=0, max_new_tokens=new_tokens)
+    total = time.perf_counter() - t0
+    t = r.timings
+    return {"pipeline": f"ours: encoder {encoder} + decoder {decoder}", "load_s": round(load, 2),
+            "ttft_s": round(t.encode_s + t.prefill_s, 3), "total_s": round(total, 3),
+            "new_tokens": len(r.token_ids), "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
+def reference(ckpt: Path, seconds: float, new_tokens: int, threads: int) -> dict:
+    import torch
+
+    from export.checkpoint import Checkpoint
+    from export.reference import MossAudioReference
+    from runtime.sampling import GenerationOptions
+
+    torch.set_num_threads(threads)
+    dtype, note = _reference_dtype(Checkpoint.open(ckpt))
+    t0 = time.perf_counter()
+    model = MossAudioReference(Checkpoint.open(ckpt), dtype=dtype)
+    load = time.perf_counter() - t0
+    x = synthetic_clip(seconds, seed=3)
+    first: list[float] = []
+    t0 = time.perf_counter()
+    prompt, rows = model.prepare([x], "Transcribe the audio.")
+    tokens = model.generate(prompt, rows, GenerationOptions(max_new_tokens=new_tokens, temperature=0),
+                            on_token=lambda _t: first or first.append(time.perf_counter()))
+    total = time.perf_counter() - t0
+    return {"pipeline": f"PyTorch reference {str(dtype).removeprefix('torch.')} CPU" + note, "load_s": round(load, 2),
+            "ttft_s": round(first[0] - t0, 3), "total_s": round(total, 3), "new_tokens": len(tokens),
+            "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
+def _reference_dtype(ckpt):
+    """FP32 as upstream runs on a CPU, unless it cannot fit the free memory; then BF16, said so."""
+    import numpy as np
+    import torch
+
+    need = sum(int(np.prod(s)) for s in ckpt.config.expected_tensors().values()) * 4 / 1e9 + 1.5
+    free = _mem_available_gb()
+    if free and need > free - 1.0:  # a margin: running out of memory ends the whole benchmark
+        return torch.bfloat16, f" (FP32 needs ~{need:.1f} GB, {free:.1f} GB free)"
+    return torch.float32, ""
+
+
+def _mem_available_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines() if Path("/proc/meminfo").exists() else []:
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1e6
+    return 0.0
+
+
+def run(ckpt: Path, bundle: Path, seconds: float, new_tokens: int, threads: int) -> list[dict]:
+    jobs = [(ours, bundle, "fp32", "q4_k_m", seconds, new_tokens, threads),
+            (ours, bundle, "int8", "q4_k_m", seconds, new_tokens, threads),
+            (reference, ckpt, seconds, new_tokens, threads)]
+    out = []
+    for fn, *args in jobs:
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            try:
+                out.append(pool.submit(fn, *args).result())
+            except BrokenProcessPool:  # killed, most likely for memory: say so, keep the other rows
+                raise RuntimeError(f"the {fn.__name__} run was killed (out of memory?)") from None
+    ref = out[-1]
+    for row in out[:-1]:
+        row["ttft_speedup"] = round(ref["ttft_s"] / row["ttft_s"], 2)
+        row["total_speedup"] = round(ref["total_s"] / row["total_s"], 2)
+        row["memory_ratio"] = round(row["peak_rss_mb"] / ref["peak_rss_mb"], 3)
+    return out

@@ -1,0 +1,38 @@
+"""The checkpoint and bundle a benchmark runs on, built once and cached in the work folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+QUICK_DECODERS = ("f16", "q8_0", "q4_k_m")
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    size: str  # synthetic checkpoint size
+    clip_seconds: tuple[float, ...]  # encoder lengths
+    e2e_seconds: float
+    new_tokens: int
+    prompt_tokens: int  # decoder prefill length
+    decode_tokens: int
+
+
+QUICK = BenchSpec("tiny", (2.0, 5.0), 5.0, 16, 128, 32)
+FULL = BenchSpec("4b", (5.0, 30.0, 120.0), 30.0, 64, 512, 32)
+
+
+def prepare(spec: BenchSpec, work: Path) -> tuple[Path, Path]:
+    """Checkpoint and bundle (encoder fp32+int8, decoder f16/q8_0/q4_k_m), reused when present.
+
+    Speed does not depend on weight values, so no importance matrix and no expected outputs."""
+    from export.bundle import ExportOptions, export_bundle
+    from export.synth import write_checkpoint
+
+    ckpt, bundle = work / f"checkpoint-{spec.size}", work / f"bundle-{spec.size}"
+    if not (ckpt / "config.json").is_file():
+        write_checkpoint(ckpt, spec.size, seed=0)
+    if not (bundle / "manifest.json").is_file():
+        export_bundle(ckpt, bundle, ExportOptions(encoder=("fp32", "int8"), decoder=QUICK_DECODERS,
+                                                  imatrix=False, expected=False))
+    return ckpt, bundle
