@@ -51,5 +51,4 @@ def run(ckpt: Path, bundle: Path, seconds: tuple[float, ...], threads: int) -> l
             row.update({f"onnx_{p}_s": round(t, 3), f"onnx_{p}_rtf": round(t / s, 4),
                         f"speedup_{p}": round(ref / t, 2)})
         rows.append(row)
-    del tower
     return rows

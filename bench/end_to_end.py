@@ -5,13 +5,11 @@ Each side runs in a fresh process, so peak resident memory is its own.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from bench.encoder import synthetic_clip
+from quant.child import run_in_child
 from quant.probe import peak_rss_mb
 
 
@@ -78,13 +76,7 @@ def run(ckpt: Path, bundle: Path, seconds: float, new_tokens: int, threads: int)
     jobs = [(ours, bundle, "fp32", "q4_k_m", seconds, new_tokens, threads),
             (ours, bundle, "int8", "q4_k_m", seconds, new_tokens, threads),
             (reference, ckpt, seconds, new_tokens, threads)]
-    out = []
-    for fn, *args in jobs:
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            try:
-                out.append(pool.submit(fn, *args).result())
-            except BrokenProcessPool:  # killed, most likely for memory: say so, keep the other rows
-                raise RuntimeError(f"the {fn.__name__} run was killed (out of memory?)") from None
+    out = [run_in_child(fn, *args) for fn, *args in jobs]
     ref = out[-1]
     for row in out[:-1]:
         row["ttft_speedup"] = round(ref["ttft_s"] / row["ttft_s"], 2)

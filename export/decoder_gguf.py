@@ -11,8 +11,6 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Iterator
-
 import numpy as np
 
 from export.checkpoint import Checkpoint
@@ -61,8 +59,7 @@ def gguf_name(hf_name: str) -> str:
 
 
 def decoder_tensors(ckpt: Checkpoint) -> list[str]:
-    names = [n for n in ckpt.config.expected_tensors() if n.startswith("language_model.") or n == "lm_head.weight"]
-    return names
+    return [n for n in ckpt.config.expected_tensors() if n.startswith("language_model.") or n == "lm_head.weight"]
 
 
 def rope_sections(head_dim: int) -> list[int]:
@@ -162,7 +159,3 @@ def _add_tokenizer(w, ckpt: Checkpoint) -> None:
     w.add_add_bos_token(False)
     w.add_chat_template(CHAT_TEMPLATE)
 
-
-def iter_decoder_tensors(ckpt: Checkpoint) -> Iterator[tuple[str, str]]:
-    for name in decoder_tensors(ckpt):
-        yield name, gguf_name(name)

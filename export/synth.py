@@ -50,6 +50,10 @@ class SynthSize:
     extra: dict = field(default_factory=dict)
 
 
+# The released encoder (both sizes): 32 Whisper layers of 1280, taps after layers 8, 16, 24.
+REAL_ENCODER = dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120,
+                    downsample_hidden_size=480, output_dim=1280, deepstack_encoder_layer_indexes=[8, 16, 24])
+
 SIZES: dict[str, SynthSize] = {
     "tiny": SynthSize(
         audio=dict(d_model=64, encoder_layers=4, encoder_attention_heads=4, encoder_ffn_dim=128,
@@ -66,15 +70,13 @@ SIZES: dict[str, SynthSize] = {
         adapter_hidden_size=512,
     ),
     "4b": SynthSize(
-        audio=dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120,
-                   downsample_hidden_size=480, output_dim=1280, deepstack_encoder_layer_indexes=[8, 16, 24]),
+        audio=REAL_ENCODER,
         text=dict(vocab_size=151936, hidden_size=2560, intermediate_size=9728, num_hidden_layers=36,
                   num_attention_heads=32, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960),
         adapter_hidden_size=8192, dtype="bfloat16",
     ),
     "8b": SynthSize(
-        audio=dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120,
-                   downsample_hidden_size=480, output_dim=1280, deepstack_encoder_layer_indexes=[8, 16, 24]),
+        audio=REAL_ENCODER,
         text=dict(vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
                   num_attention_heads=32, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960),
         adapter_hidden_size=8192, dtype="bfloat16",

@@ -14,8 +14,6 @@ KL is taken over the reference's token set, renormalized: exact when that set is
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -23,6 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from quant import probe
+from quant.child import run_in_child
 from runtime.audio import load_audio
 from runtime.manifest import load_manifest
 from runtime.prompt import TRANSCRIBE_QUESTION, Prompt
@@ -77,8 +76,8 @@ def measure(bundle: Path, cases: list[Case], decode: Callable[[list[int]], str],
     for name, part in manifest.encoders.items():
         if only and f"encoder:{name}" not in only:
             continue
-        out = _in_child(probe.encoder_rows, bundle, name, [c.samples for c in cases])
-        dec = _in_child(probe.decoder_outputs, bundle, best_decoder, [c.prompt for c in cases], out["rows"],
+        out = run_in_child(probe.encoder_rows, bundle, name, [c.samples for c in cases])
+        dec = run_in_child(probe.decoder_outputs, bundle, best_decoder, [c.prompt for c in cases], out["rows"],
                         [c.continuation for c in cases], n_tokens)
         variants[f"encoder:{name}"] = {
             "kind": "encoder", "file": part.file, "bytes": _bytes(bundle, part),
@@ -88,7 +87,7 @@ def measure(bundle: Path, cases: list[Case], decode: Callable[[list[int]], str],
     for name, part in manifest.decoders.items():
         if only and f"decoder:{name}" not in only:
             continue
-        out = _in_child(probe.decoder_outputs, bundle, name, [c.prompt for c in cases], [c.rows for c in cases],
+        out = run_in_child(probe.decoder_outputs, bundle, name, [c.prompt for c in cases], [c.rows for c in cases],
                         [c.continuation for c in cases], n_tokens)
         variants[f"decoder:{name}"] = {
             "kind": "decoder", "file": part.file, "bytes": _bytes(bundle, part),
@@ -149,9 +148,3 @@ def _most_precise(parts: dict) -> str:
 def _bytes(bundle: Path, part) -> int:
     files = [part.file] + ([part.external_data] if part.external_data else [])
     return sum((bundle / f).stat().st_size for f in files)
-
-
-def _in_child(fn, *args):
-    """Run in a fresh spawned process: its peak RSS is the variant's alone, torch never loaded."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()

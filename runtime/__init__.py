@@ -11,10 +11,14 @@ __all__ = ["Pipeline", "Result", "Stream", "GenerationOptions", "DEMO_AUDIO"]
 
 def __getattr__(name: str):
     """Import the heavy parts (onnxruntime, llama.cpp) only when used."""
-    if name in ("Pipeline", "Result", "Stream"):
-        from runtime import pipeline
+    if name == "Pipeline":
+        from runtime.pipeline import Pipeline
 
-        return getattr(pipeline, name)
+        return Pipeline
+    if name in ("Result", "Stream"):
+        from runtime import answer
+
+        return getattr(answer, name)
     if name == "GenerationOptions":
         from runtime.sampling import GenerationOptions
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from runtime.decoder import prompt_runs
-from runtime.pipeline import Pipeline, _ThinkSplitter
+from runtime.answer import _ThinkSplitter
+from runtime.pipeline import Pipeline
 from runtime.sampling import GenerationOptions
 from tests.conftest import clip
 from tests.independent_reference import IndependentMossAudio
