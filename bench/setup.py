@@ -19,7 +19,7 @@ class BenchSpec:
 
 
 QUICK = BenchSpec("tiny", (2.0, 5.0), 5.0, 16, 128, 32)
-FULL = BenchSpec("4b", (5.0, 30.0, 120.0), 30.0, 64, 512, 32)
+FULL = BenchSpec("4b", (5.0, 30.0, 120.0), 30.0, 64, 512, 64)
 
 
 def prepare(spec: BenchSpec, work: Path) -> tuple[Path, Path]:

@@ -13,7 +13,8 @@ def test_quick_benchmark_writes_every_section(tmp_path):
     assert {"encoder", "decoder", "end_to_end", "limit"} <= set(result)
     assert {r["gguf"] for r in result["decoder"]} == {"f16", "q8_0", "q4_k_m"}
     assert all(r["ours_decode_tok_s"] > 0 and r["llama_bare_decode_tok_s"] > 0 for r in result["decoder"])
-    assert result["limit"]["memory_bandwidth_gb_s"] > 0.5
+    assert result["limit"]["read_bandwidth_gb_s"] > 0.5
+    assert all(r["percent_of_ceiling"] <= 100 for r in result["limit"]["decoders"])
     assert "PyTorch reference" in result["end_to_end"][-1]["pipeline"]
     for title in ("Encoder", "Decoder", "End to end", "bandwidth ceiling"):
         assert title in out.stdout
