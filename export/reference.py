@@ -28,18 +28,19 @@ class MossAudioReference(torch.nn.Module):
 
         cfg = ckpt.config
         self.ckpt, self.config = ckpt, cfg
-        self.tower = load_tower(ckpt)
-        t = cfg.text
-        qwen = Qwen3Config(
-            vocab_size=t.vocab_size, hidden_size=t.hidden_size, intermediate_size=t.intermediate_size,
-            num_hidden_layers=t.num_hidden_layers, num_attention_heads=t.num_attention_heads,
-            num_key_value_heads=t.num_key_value_heads, head_dim=t.head_dim, rms_norm_eps=t.rms_norm_eps,
-            rope_theta=t.rope_theta, max_position_embeddings=t.max_position_embeddings,
-            tie_word_embeddings=False, attention_bias=False,
-        )
-        qwen._attn_implementation = "sdpa"
-        self.language_model = Qwen3Model(qwen)
-        self.lm_head = torch.nn.Linear(t.hidden_size, t.vocab_size, bias=False)
+        with _default_dtype(dtype):  # built in the target dtype: an FP32 detour would need 4 bytes/param
+            self.tower = load_tower(ckpt)
+            t = cfg.text
+            qwen = Qwen3Config(
+                vocab_size=t.vocab_size, hidden_size=t.hidden_size, intermediate_size=t.intermediate_size,
+                num_hidden_layers=t.num_hidden_layers, num_attention_heads=t.num_attention_heads,
+                num_key_value_heads=t.num_key_value_heads, head_dim=t.head_dim, rms_norm_eps=t.rms_norm_eps,
+                rope_theta=t.rope_theta, max_position_embeddings=t.max_position_embeddings,
+                tie_word_embeddings=False, attention_bias=False,
+            )
+            qwen._attn_implementation = "sdpa"
+            self.language_model = Qwen3Model(qwen)
+            self.lm_head = torch.nn.Linear(t.hidden_size, t.vocab_size, bias=False)
         load_streaming(self.language_model, ckpt, "language_model.")
         with torch.no_grad():
             self.lm_head.weight.copy_(ckpt.tensor("lm_head.weight"))
@@ -140,3 +141,12 @@ class MossAudioReference(torch.nn.Module):
             cache, hidden = out.past_key_values, out.last_hidden_state[0, -1]
         return produced
 
+
+@contextmanager
+def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
