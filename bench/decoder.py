@@ -64,7 +64,7 @@ def run(bundle: Path, prompt_tokens: int, decode_tokens: int, threads: int) -> l
         t0 = time.perf_counter()
         first = None
         produced = 0
-        for token in _no_eos(dec, prompt, rows, greedy):
+        for token in dec.generate(prompt, rows, greedy, stop_ids=()):  # EOS ignored: same length for all
             if first is None:
                 first, t_first = token, time.perf_counter()
             produced += 1
@@ -84,11 +84,3 @@ def run(bundle: Path, prompt_tokens: int, decode_tokens: int, threads: int) -> l
         dec.close()
     return out
 
-
-def _no_eos(dec: Decoder, prompt, rows, options):
-    """Our generation loop with EOS ignored, so every GGUF decodes the same number of tokens."""
-    eos, dec.tokens = dec.tokens, type(dec.tokens)(**{**dec.tokens.__dict__, "eos": (-1,)})
-    try:
-        yield from dec.generate(prompt, rows, options)
-    finally:
-        dec.tokens = eos

@@ -50,11 +50,11 @@ def _reference(bundle: Path, checkpoint: Path | None, expected: Path | None) -> 
 
 def _gguf_decoder(bundle: Path):
     """Text of token ids through the bundle's own GGUF vocabulary (no tokenizer files needed)."""
-    from quant.drift import _most_precise
+    from quant.drift import most_precise
     from runtime.llama import LlamaModel
 
     m = load_manifest(bundle, verify=False)
-    model = LlamaModel(bundle / m.decoders[_most_precise(m.decoders)].file)
+    model = LlamaModel(bundle / m.decoders[most_precise(m.decoders)].file)
     return lambda ids: b"".join(model.piece(int(t)) for t in ids).decode("utf-8", errors="replace")
 
 

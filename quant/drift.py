@@ -70,7 +70,7 @@ def measure(bundle: Path, cases: list[Case], decode: Callable[[list[int]], str],
     """Every variant of the bundle (or those named in `only`, as "decoder:q8_0") against `cases`."""
     bundle = Path(bundle)
     manifest = load_manifest(bundle)
-    best_decoder = _most_precise(manifest.decoders)
+    best_decoder = most_precise(manifest.decoders)
     n_tokens = max(len(c.continuation) for c in cases)
     variants: dict[str, dict] = {}
     for name, part in manifest.encoders.items():
@@ -141,7 +141,7 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
     return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
 
-def _most_precise(parts: dict) -> str:
+def most_precise(parts: dict) -> str:
     return min(parts, key=lambda n: PRECISION_ORDER.index(n) if n in PRECISION_ORDER else len(PRECISION_ORDER))
 
 

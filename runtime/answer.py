@@ -57,7 +57,7 @@ class Stream:
             yield piece
 
 
-class _ThinkSplitter:
+class ThinkSplitter:
     """Routes token text to 'reasoning' inside <think>...</think> and 'answer' elsewhere."""
 
     def __init__(self, start: int | None, end: int | None):

@@ -110,8 +110,7 @@ class Decoder:
         """Decode the prompt; `reserve` positions stay free for generation (context permitting)."""
         if rows.shape[0] != prompt.n_audio:
             raise PromptError(f"{rows.shape[0]} audio rows for a prompt with {prompt.n_audio} audio positions")
-        ctx = self._context_for(min(self.context_limit, len(prompt) + reserve) if len(prompt) < self.context_limit
-                                else len(prompt))
+        ctx = self._context_for(max(len(prompt), min(self.context_limit, len(prompt) + reserve)))
         runs = prompt_runs(prompt, self.tokens.digits)
         out = []
         for r_i, run in enumerate(runs):
@@ -131,11 +130,13 @@ class Decoder:
     def step(self, token: int, position: int, logits: str = "last") -> np.ndarray:
         return self.ctx.decode(position, tokens=np.asarray([token]), logits=logits)[-1]
 
-    def generate(self, prompt: Prompt, rows: np.ndarray, options: GenerationOptions) -> Iterator[int]:
-        """Yield sampled ids; stops after an EOS id (yielded), max_new_tokens, or a full context."""
+    def generate(self, prompt: Prompt, rows: np.ndarray, options: GenerationOptions,
+                 stop_ids: tuple[int, ...] | None = None) -> Iterator[int]:
+        """Yield sampled ids; stops after a stop id (yielded; default the EOS ids), max_new_tokens,
+        or a full context."""
         logits = self.prefill(prompt, rows, reserve=options.max_new_tokens)[-1]
         sampler, history = Sampler(options), prompt.ids.tolist()
-        eos = set(self.tokens.eos)
+        eos = set(self.tokens.eos if stop_ids is None else stop_ids)
         position = len(prompt)
         for produced in range(options.max_new_tokens):
             token = sampler(logits, history)

@@ -13,7 +13,7 @@ from typing import Iterator, Sequence, Union
 
 import numpy as np
 
-from runtime.answer import Result, Stream, _ThinkSplitter
+from runtime.answer import Result, Stream, ThinkSplitter
 from runtime.audio import SAMPLE_RATE, AudioInput, load_audio
 from runtime.chunks import audio_token_count
 from runtime.decoder import Decoder, DecoderOptions
@@ -185,7 +185,7 @@ class Pipeline:
             result.prompt_token_ids = prompt.ids.tolist()
             t1 = time.perf_counter()
             first = True
-            splitter = _ThinkSplitter(self.manifest.tokens.think_start, self.manifest.tokens.think_end)
+            splitter = ThinkSplitter(self.manifest.tokens.think_start, self.manifest.tokens.think_end)
             eos = set(self.manifest.tokens.eos)
             for token in self.decoder.generate(prompt, np.concatenate(rows), options):
                 now = time.perf_counter()

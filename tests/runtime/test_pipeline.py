@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from runtime.decoder import prompt_runs
-from runtime.answer import _ThinkSplitter
+from runtime.answer import ThinkSplitter
 from runtime.pipeline import Pipeline
 from runtime.sampling import GenerationOptions
 from tests.conftest import clip
@@ -116,7 +116,7 @@ def test_shared_between_threads(tiny_bundle):
 
 
 def test_think_splitter_separates_reasoning():
-    s = _ThinkSplitter(start=1, end=2)
+    s = ThinkSplitter(start=1, end=2)
     pieces = list(s.feed(1, b"<think>"))
     pieces += list(s.feed(5, b"let me hear"))
     pieces += list(s.feed(2, b"</think>"))
