@@ -2,9 +2,10 @@
 
 Builds (and caches in --work) a synthetic checkpoint and its bundle — `4b`-shaped, or `tiny`
 with --quick — and measures in one run on this machine: the encoder against the PyTorch
-reference, the decoder against llama.cpp alone, end to end against the reference pipeline, and
-decode speed against the memory-bandwidth ceiling. Prints tables; writes JSON with sections
-encoder, decoder, end_to_end, limit.
+reference, the decoder against llama.cpp alone, end to end against the reference pipeline,
+start-up and memory, answering while the audio arrives, decode speed against the memory-bandwidth
+ceiling, batch throughput (1 vs 2 local workers, Ray with 2 actors), and the HTTP server against
+the in-process pipeline. Prints tables; writes JSON with a section for each.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-from runtime.cli_common import run_guarded
+from runtime.cli import Parser, run_guarded
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+    p = Parser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny model, seconds: keeps the scripts from rotting")
     p.add_argument("--json", type=Path, help="write the results here")
@@ -33,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bench import decoder, encoder, end_to_end, limit
-    from bench.setup import FULL, QUICK, prepare
+    from bench import batch, decoder, encoder, end_to_end, incremental, limit, server, startup
+    from bench.setup import FULL, QUICK, STARTUP_SHAPES, prepare
 
     spec = QUICK if args.quick else FULL
     t0 = time.perf_counter()
@@ -48,11 +49,26 @@ def _run(args: argparse.Namespace) -> int:
     _table("Decoder: our embedding prefill and generation loop vs llama.cpp alone, same GGUF", results["decoder"])
     results["end_to_end"] = end_to_end.run(ckpt, bundle, spec.e2e_seconds, spec.new_tokens, args.threads)
     _table(f"End to end: {spec.e2e_seconds:.0f} s clip, {spec.new_tokens} new tokens", results["end_to_end"])
+    shapes = {spec.size: bundle} if args.quick else {
+        size: bundle if size == spec.size else prepare(other, args.work)[1] for size, other in STARTUP_SHAPES.items()}
+    results["startup"] = startup.run(shapes, "q4_k_m", args.threads, args.work)
+    _table("Start-up: load, first answer, memory (PSS of two processes on one bundle); CrispASR 4B: load "
+           f"{startup.CRISPASR_4B['load_s']} s, peak {startup.CRISPASR_4B['peak_rss_mb']:.0f} MB", results["startup"])
+    results["incremental"] = incremental.run(bundle, "q4_k_m", spec.e2e_seconds, args.threads)
+    _table(f"Answer while the audio arrives: {spec.e2e_seconds:.0f} s clip fed in 20 ms blocks, q4_k_m",
+           results["incremental"])
     results["limit"] = limit.run(bundle, results["decoder"], args.threads)
     lim = results["limit"]
     print(f"\nMemory read bandwidth: {lim['read_bandwidth_gb_s']} GB/s measured ({args.threads} threads); ceiling "
           f"{lim['ceiling_bandwidth_gb_s']} GB/s (the larger of that and the best decode's own)")
     _table("Decode vs the bandwidth ceiling (bytes read per token)", results["limit"]["decoders"])
+    results["batch"] = batch.run(bundle, args.work, spec.batch_clips, spec.batch_seconds, spec.new_tokens,
+                                 args.threads)
+    _table(f"Batch: {spec.batch_clips} clips of {spec.batch_seconds:g} s, {spec.new_tokens} new tokens (wall time "
+           "includes start-up; steady leaves it out)", results["batch"])
+    results["server"] = server.run(bundle, spec.e2e_seconds, spec.new_tokens, args.threads)
+    _table(f"Server: streamed chat over HTTP vs the in-process pipeline ({spec.e2e_seconds:.0f} s clip, "
+           f"{spec.new_tokens} new tokens)", results["server"])
     results["machine"]["total_s"] = round(time.perf_counter() - t0, 1)
     print(f"\ntotal {results['machine']['total_s']} s (setup {setup_s:.1f} s)")
     if args.json:
@@ -61,14 +77,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _table(title: str, rows: list[dict]) -> None:
+    from quant.report import format_table
+
     keys = list(rows[0])
-    cells = [keys] + [[str(r.get(k, "")) for k in keys] for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(keys))]
-    print(f"\n{title}")
-    for i, c in enumerate(cells):
-        print("  ".join(x.rjust(w) for x, w in zip(c, widths)))
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
+    print(f"\n{title}\n" + format_table(keys, [[r.get(k, "") for k in keys] for r in rows], left=0))
 
 
 if __name__ == "__main__":

@@ -36,18 +36,18 @@ def run(ckpt: Path, bundle: Path, seconds: tuple[float, ...], threads: int) -> l
 
     torch.set_num_threads(threads)
     m = load_manifest(bundle, verify=False)
-    ours = {p: Encoder(bundle / m.encoders[p].file, "cpu", threads=threads) for p in ("fp32", "int8")}
+    ours = {p: Encoder.load(bundle / m.encoders[p].file, m.audio, "cpu", threads=threads) for p in ("fp32", "int8")}
     tower = load_tower(Checkpoint.open(ckpt)).float()
     rows = []
     for s in seconds:
         x = synthetic_clip(s)
-        mel = log_mel(x)
+        mel = log_mel(x, m.audio)
         repeats = 2 if s <= 30 else 1  # long clips dominate the run; their timing is less noisy
         with torch.no_grad():
             ref = best_of(lambda: tower(torch.from_numpy(mel)), repeats)
         row = {"audio_s": s, "pytorch_fp32_s": round(ref, 3), "pytorch_rtf": round(ref / s, 4)}
         for p, enc in ours.items():
-            t = best_of(lambda: enc.rows(log_mel(x)), repeats)
+            t = best_of(lambda: enc.rows(log_mel(x, m.audio)), repeats)
             row.update({f"onnx_{p}_s": round(t, 3), f"onnx_{p}_rtf": round(t / s, 4),
                         f"speedup_{p}": round(ref / t, 2)})
         rows.append(row)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from bench.encoder import synthetic_clip
-from quant.child import run_in_child
+from runtime.child import run_in_child
 from quant.probe import peak_rss_mb
 
 
@@ -44,7 +44,7 @@ def reference(ckpt: Path, seconds: float, new_tokens: int, threads: int) -> dict
     x = synthetic_clip(seconds, seed=3)
     first: list[float] = []
     t0 = time.perf_counter()
-    prompt, rows = model.prepare([x], "Transcribe the audio.")
+    prompt, rows = model.prepare([x], model.ckpt.prompt_info.default_question)
     tokens = model.generate(prompt, rows, GenerationOptions(max_new_tokens=new_tokens, temperature=0),
                             on_token=lambda _t: first or first.append(time.perf_counter()))
     total = time.perf_counter() - t0

@@ -16,10 +16,13 @@ class BenchSpec:
     new_tokens: int
     prompt_tokens: int  # decoder prefill length
     decode_tokens: int
+    batch_clips: int  # the batch section's clip set: how many, how long
+    batch_seconds: float
 
 
-QUICK = BenchSpec("tiny", (2.0, 5.0), 5.0, 16, 128, 32)
-FULL = BenchSpec("4b", (5.0, 30.0, 120.0), 30.0, 64, 512, 64)
+QUICK = BenchSpec("tiny", (2.0, 5.0), 5.0, 16, 128, 32, 8, 2.0)
+FULL = BenchSpec("4b", (5.0, 30.0, 120.0), 30.0, 64, 512, 64, 6, 10.0)
+STARTUP_SHAPES = {"tiny": QUICK, "small": BenchSpec("small", (), 0, 0, 0, 0, 0, 0.0), "4b": FULL}  # the start-up table's rows
 
 
 def prepare(spec: BenchSpec, work: Path) -> tuple[Path, Path]:

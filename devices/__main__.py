@@ -1,9 +1,9 @@
 """python -m devices list | check BUNDLE | build-engine BUNDLE
 
   list [--explain]                       the device profiles; * marks this machine's
-  check BUNDLE [--checkpoint CKPT | --expected FILE] [--junit OUT.xml] [--json OUT.json]
+  check BUNDLE [--expected FILE] [--junit OUT.xml] [--json OUT.json]
                                          device CI: drift of every variant here, timings;
-                                         exit 1 on a threshold breach
+                                         exit 1 on a threshold breach (torch-free)
   build-engine BUNDLE [--precision fp16] TensorRT engine for this GPU from the encoder ONNX
 """
 
@@ -14,22 +14,21 @@ import json
 import sys
 from pathlib import Path
 
-from runtime.cli_common import run_guarded
+from runtime.cli import Parser, run_guarded
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m devices", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog="python -m devices", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--verbose", action="store_true")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     ls = sub.add_parser("list", help="the device profiles")
     ls.add_argument("--explain", action="store_true", help="write out each profile's memory arithmetic")
     ck = sub.add_parser("check", help="device CI accuracy check")
     ck.add_argument("bundle", type=Path)
-    src = ck.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint", type=Path, help="measure against the PyTorch reference (needs torch)")
-    src.add_argument("--expected", type=Path, help="expected outputs (default: the bundle's expected.npz)")
-    ck.add_argument("--profile", help="use this profile instead of the detected one")
+    ck.add_argument("--expected", type=Path, help="expected outputs (default: the bundle's expected.npz)")
+    ck.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ck.add_argument("--eval", type=Path, help="an evaluation folder (eval.jsonl): accuracy against the truth too")
+    ck.add_argument("--profile", help="report under this profile instead of the detected one")
     ck.add_argument("--thresholds", type=Path, help="default: quant/thresholds.json")
     ck.add_argument("--junit", type=Path, help="write a JUnit XML report here")
     ck.add_argument("--json", type=Path, help="write the JSON report here")
@@ -43,52 +42,53 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from devices.detect import best_profile, detect
-    from devices.profiles import all_profiles
+    from quant.report import format_table
+    from runtime.placement.detect import best_profile, detect
+    from runtime.placement.profiles import all_profiles
 
     here = best_profile(detect())
-    rows = [["", "profile", "device", "CC", "usable GB", "encoder", "4B decoder", "8B decoder"]]
+    rows = []
     for prof in all_profiles():
         usable = prof.usable_gb if prof.usable_gb is not None else "detected"
         cells = ["*" if here and prof.name == here.name else "", prof.name, prof.title, prof.compute_capability or "-",
-                 str(usable), f"{prof.encoder['backend']} {prof.encoder['precision']}"]
+                 usable, f"{prof.encoder.backend} {prof.encoder.precision}"]
         for size in ("4b", "8b"):
             c = prof.decoder.get(size)
             cells.append(f"{c.quant} ({c.budget_gb} GB)" if c and c.quant else "does not fit")
         rows.append(cells)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for i, r in enumerate(rows):
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-        if i == 0:
-            print("-" * (sum(widths) + 2 * len(widths)))
+    print(format_table(["", "profile", "device", "CC", "usable GB", "encoder", "4B decoder", "8B decoder"], rows,
+                       left=8))
     if args.explain:
         for prof in all_profiles():
-            print(f"\n{prof.name} ({prof.memory['note']}):")
-            for size, c in prof.decoder.items():
+            print(f"\n{prof.name} ({prof.memory.note}):")
+            for c in prof.decoder.values():
                 print(f"  {c.arithmetic or c.reason}" + (f"  <= {prof.usable_gb} GB usable" if c.quant and prof.usable_gb else ""))
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
     from devices.check import junit, run_check
-    from quant.report import table
+    from quant.report import drift_table
+    from quant.thresholds import unchecked_note
 
-    report, failed = run_check(args.bundle, profile=args.profile, checkpoint=args.checkpoint,
-                               expected=args.expected, thresholds=args.thresholds)
-    d = report["device"]
-    print(f"device: {d['kind']} {d['model']} ({d['arch']}), profile {d['profile']}")
-    print(table(report, failed))
-    print("\ntimings (greedy, bundled clip):")
-    for variant, t in report["timings"].items():
-        print(f"  {variant:16s} encoder {t['encoder']}: encode {t['encode_s']:.3f} s, prefill {t['prefill_tok_s']:.0f} "
-              f"tok/s, decode {t['decode_tok_s']:.1f} tok/s")
+    report = run_check(args.bundle, device=args.device, profile=args.profile, expected=args.expected,
+                       thresholds=args.thresholds, evalset=args.eval)
+    m = report.machine
+    print(f"device: {m.kind} {m.model} ({m.arch}), profile {report.profile}, variants run on {report.device}")
+    print(drift_table(report.drift, report.failed))
+    print(f"\ntimings (greedy, {report.drift.reference.audio[0]}):")
+    for variant, t in report.timings.items():
+        print(f"  {variant:16s} encoder {t['encoder']} ({', '.join(t['providers'])}): encode {t['encode_s']:.3f} s, "
+              f"prefill {t['prefill_tok_s']:.0f} tok/s, decode {t['decode_tok_s']:.1f} tok/s")
     if args.json:
-        args.json.write_text(json.dumps({**report, "failed": failed}, indent=2))
+        args.json.write_text(json.dumps(report.to_json(), indent=2))
     if args.junit:
-        junit(report, failed, args.junit)
-    for line in failed:
+        junit(report, args.junit)
+    for line in report.failed:
         print(f"FAIL {line}", file=sys.stderr)
-    return 1 if failed else 0
+    if report.unchecked:
+        print(unchecked_note(report.unchecked), file=sys.stderr)
+    return 1 if report.failed else 0
 
 
 def _build(args: argparse.Namespace) -> int:

@@ -1,19 +1,20 @@
 """TensorRT engines for the encoder, built on the device itself and cached by GPU and version.
 
 Engines do not travel between GPU models or TensorRT versions: the file name and the manifest
-record what built them, and the runtime uses an engine only on a matching GPU.
+record what built them (with the file's sha256, like every other part), and the plan uses an
+engine only on a matching GPU.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import re
 from pathlib import Path
 
-from devices.detect import detect
-from runtime.chunks import CHUNK_FRAMES
+from runtime.atomic import write_bytes_atomic
 from runtime.errors import BundleError, MissingDependencyError
-from runtime.manifest import load_manifest, update_manifest
+from runtime.manifest import EngineInfo, file_digest, load_manifest, update_manifest
+from runtime.placement.detect import detect
 
 OPT_CHUNKS = 8  # 32 s of audio: the shape TensorRT tunes for
 
@@ -32,8 +33,8 @@ def build_engine(bundle: Path, *, precision: str = "fp16", max_chunks: int = 32,
     bundle = Path(bundle)
     machine = detect()
     if machine.kind == "cpu":
-        raise BundleError("no NVIDIA GPU found (nvidia-smi / Jetson device tree): TensorRT engines are built on the "
-                          "GPU that will run them")
+        raise BundleError("no NVIDIA GPU found (NVML / nvidia-smi / Jetson device tree): TensorRT engines are built "
+                          "on the GPU that will run them")
     manifest = load_manifest(bundle)
     if "fp16" not in manifest.encoders:  # the FP32 variant carries onnxruntime-only fused ops
         raise BundleError("the bundle has no encoder-fp16.onnx (standard ONNX ops): re-export with --encoder fp16")
@@ -48,9 +49,9 @@ def build_engine(bundle: Path, *, precision: str = "fp16", max_chunks: int = 32,
     config = builder.create_builder_config()
     if precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
-    n_mels = manifest.mel.n_mels
+    a = manifest.audio
     profile = builder.create_optimization_profile()
-    for name, tail in (("mel", (n_mels, CHUNK_FRAMES)), ("frames", ()), ("stem_frames", ())):
+    for name, tail in (("mel", (a.n_mels, a.chunk_frames)), ("frames", ()), ("stem_frames", ())):
         profile.set_shape(name, (1, *tail), (min(OPT_CHUNKS, max_chunks), *tail), (max_chunks, *tail))
     config.add_optimization_profile(profile)
     serialized = builder.build_serialized_network(network, config)
@@ -58,22 +59,9 @@ def build_engine(bundle: Path, *, precision: str = "fp16", max_chunks: int = 32,
         raise BundleError("TensorRT could not build the engine (run with --verbose for its log)")
     key = engine_key(machine.model, trt.__version__, precision)
     path = bundle / f"encoder-{key}.engine"
-    tmp = path.with_suffix(".engine.tmp")
-    tmp.write_bytes(bytes(serialized))
-    os.replace(tmp, path)
-    entry = {"file": path.name, "gpu": machine.model, "compute_capability": machine.compute_capability,
-             "tensorrt": trt.__version__, "precision": precision, "built_from": source.name, "max_chunks": max_chunks}
-    update_manifest(bundle, lambda data: data.setdefault("engines", {}).__setitem__(key, entry))
+    write_bytes_atomic(path, bytes(serialized))
+    entry = EngineInfo(file=path.name, gpu=machine.model, compute_capability=machine.compute_capability,
+                       tensorrt=trt.__version__, precision=precision, built_from=source.name, max_chunks=max_chunks)
+    update_manifest(bundle, lambda m: dataclasses.replace(
+        m, engines={**m.engines, key: entry}, files={**m.files, path.name: file_digest(path)}))
     return path
-
-
-def matching_engine(bundle: Path, engines: dict, gpu: str) -> dict | None:
-    """The engine built on this GPU model with the installed TensorRT, if the bundle has one."""
-    try:
-        import tensorrt as trt
-    except ImportError:
-        return None
-    for entry in engines.values():
-        if entry["gpu"] == gpu and entry["tensorrt"] == trt.__version__ and (Path(bundle) / entry["file"]).is_file():
-            return entry
-    return None

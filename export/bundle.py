@@ -6,30 +6,30 @@ an interrupted export never leaves a folder that loads.
 
 from __future__ import annotations
 
-import json
 import shutil
-
-import numpy as np
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from export.atomic import atomic_dir
 from export.checkpoint import Checkpoint
-from export.decoder_gguf import DIRECT_TYPES, write_decoder_gguf
+from export.decoder_gguf import ARCH, DIRECT_TYPES, write_decoder_gguf, write_digit_rows
 from export.encoder_onnx import ENCODER_PRECISIONS, OPSET, export_encoders
-from export.progress import progress
-
-EXPECTED_TOKENS = 32  # greedy tokens of the reference recorded in expected.npz
+from export.gguf_quant import QUANT_EMBEDDING_TYPE, QUANT_OUTPUT_TYPE, check_quant_type, quantize_gguf
+from export.imatrix import collect_imatrix
 from export.modeling import load_tower
-from quant.expected import write_expected
-from quant.imatrix import collect_imatrix
-from quant.gguf import QUANT_EMBEDDING_TYPE, QUANT_OUTPUT_TYPE, check_quant_type, quantize_gguf
+from export.processor import FAMILY
+from export.progress import progress
+from export.reference_cases import reference_expected
+from quant.cases import TOP_K
+from quant.expected import EXPECTED, write_expected
 from runtime import DEMO_AUDIO
 from runtime.errors import OptionsError
-from runtime.manifest import (ENCODER_INPUTS, ENCODER_OUTPUT, MANIFEST, Manifest, MelInfo, ModelInfo,
-                              PartInfo, PromptInfo, file_digest)
-from runtime.prompt import MARKER_EVERY_TOKENS, SYSTEM_PROMPT, TRANSCRIBE_QUESTION
-from runtime.sampling import GenerationOptions
+from runtime.manifest import (SCHEMA_VERSION, DecoderPart, EncoderPart, ExpectedInfo, ImatrixInfo, Manifest,
+                              ModelInfo, file_digest, write_manifest)
+
+EXPECTED_TOKENS = 32  # greedy tokens of the reference recorded in expected.npz
 
 
 @dataclass(frozen=True)
@@ -68,14 +68,11 @@ def export_bundle(checkpoint: str | Path, out: Path, options: ExportOptions = Ex
     ckpt = Checkpoint.open(checkpoint, revision=revision)
     cfg = ckpt.config
     with atomic_dir(Path(out)) as tmp:
-        encoders, decoders = {}, {}
         work = tmp / ".work"
         work.mkdir()
-        for f in export_encoders(load_tower(ckpt), cfg.audio.num_mel_bins, tmp, options.encoder, work):
-            encoders[f.precision] = PartInfo(
-                file=f.path.name, precision=f.precision, external_data=f.external_data,
-                details={"opset": OPSET, "inputs": list(ENCODER_INPUTS), "output": ENCODER_OUTPUT,
-                         "providers": f.providers})
+        encoders = {f.precision: EncoderPart(file=f.path.name, precision=f.precision, opset=OPSET,
+                                             providers=tuple(f.providers), external_data=f.external_data)
+                    for f in export_encoders(load_tower(ckpt), cfg.audio.num_mel_bins, tmp, options.encoder, work)}
         quantized = [d for d in options.decoder if d not in DIRECT_TYPES]
         source = options.quant_source
         written = list(dict.fromkeys([d for d in options.decoder if d in DIRECT_TYPES]
@@ -84,8 +81,13 @@ def export_bundle(checkpoint: str | Path, out: Path, options: ExportOptions = Ex
             write_decoder_gguf(ckpt, tmp / f"decoder-{ftype}.gguf", ftype)
         reference = _reference(ckpt) if (quantized and options.imatrix) or options.expected else None
         imatrix = collect_imatrix(reference, list(options.calibration)) if quantized and options.imatrix else None
+        expected = None
         if options.expected:
-            write_expected(reference, tmp, [DEMO_AUDIO], TRANSCRIBE_QUESTION, EXPECTED_TOKENS)
+            question = ckpt.prompt_info.default_question
+            made = reference_expected(reference, [DEMO_AUDIO], question, EXPECTED_TOKENS)
+            write_expected(made, tmp / EXPECTED)
+            expected = ExpectedInfo(file=EXPECTED, question=question, greedy_tokens=EXPECTED_TOKENS, top_k=TOP_K,
+                                    reference_dtype=made.reference_dtype, reference_device=made.reference_device)
         del reference
         for qtype in progress(quantized, total=len(quantized), desc="quantize"):
             quantize_gguf(tmp / f"decoder-{source}.gguf", tmp / f"decoder-{qtype}.gguf", qtype,
@@ -95,27 +97,28 @@ def export_bundle(checkpoint: str | Path, out: Path, options: ExportOptions = Ex
         for ftype in written:
             if ftype not in listed:
                 (tmp / f"decoder-{ftype}.gguf").unlink()
+        decoders = {}
         for d in dict.fromkeys(listed):
-            details = {"arch": "qwen3vl", "made_from": "checkpoint"}
+            rows = write_digit_rows(tmp / f"decoder-{d}.gguf", ckpt.token_ids.digits, tmp / f"decoder-{d}.digits.npy")
+            common = dict(file=f"decoder-{d}.gguf", precision=d, arch=ARCH, digit_rows=rows.name)
             if d in quantized:
-                details.update(made_from=source, token_embd=options.embedding_type or "llama.cpp default",
-                               output=options.output_type or "llama.cpp default",
-                               imatrix=({"clips": imatrix.clips, "positions": imatrix.tokens} if imatrix else None))
-            decoders[d] = PartInfo(file=f"decoder-{d}.gguf", precision=d, details=details)
+                decoders[d] = DecoderPart(
+                    **common, made_from=source, token_embd=options.embedding_type, output=options.output_type,
+                    imatrix=ImatrixInfo(clips=imatrix.clips, positions=imatrix.tokens) if imatrix else None)
+            else:
+                decoders[d] = DecoderPart(**common, made_from="checkpoint")
         shutil.rmtree(work)
         files = {p.name: file_digest(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        t = cfg.text
         manifest = Manifest(
-            model=ModelInfo(hidden_size=cfg.text.hidden_size, n_deepstack=cfg.n_deepstack, row_width=cfg.row_width,
-                            vocab_size=cfg.text.vocab_size, context_length=cfg.text.max_position_embeddings,
+            schema_version=SCHEMA_VERSION,
+            model=ModelInfo(family=FAMILY, hidden_size=t.hidden_size, n_deepstack=cfg.n_deepstack,
+                            row_width=cfg.row_width, n_layers=t.num_hidden_layers, n_kv_heads=t.num_key_value_heads,
+                            head_dim=t.head_dim, vocab_size=t.vocab_size, context_length=t.max_position_embeddings,
                             source=str(checkpoint)),
-            tokens=ckpt.token_ids,
-            mel=MelInfo(n_mels=cfg.audio.num_mel_bins, chunk_frames=cfg.audio.chunk_frames),
-            prompt=PromptInfo(system=SYSTEM_PROMPT, time_markers=ckpt.time_markers,
-                              marker_every_tokens=MARKER_EVERY_TOKENS),
-            generation=_generation_defaults(ckpt.folder),
-            encoders=encoders, decoders=decoders, files=files,
-        )
-        (tmp / MANIFEST).write_text(manifest.to_json())
+            tokens=ckpt.token_ids, audio=ckpt.audio_info, prompt=ckpt.prompt_info, generation=ckpt.generation,
+            encoders=encoders, decoders=decoders, files=files, expected=expected)
+        write_manifest(tmp, manifest)
     return manifest
 
 
@@ -127,12 +130,3 @@ def _reference(ckpt: Checkpoint):
 
     n_params = sum(int(np.prod(s)) for s in ckpt.config.expected_tensors().values())
     return MossAudioReference(ckpt, dtype=torch.float32 if n_params < 3e9 else torch.bfloat16)
-
-
-def _generation_defaults(folder: Path) -> dict:
-    """Upstream's sampling settings from generation_config.json, else GenerationOptions' own."""
-    path = folder / "generation_config.json"
-    shipped = json.loads(path.read_text()) if path.is_file() else {}
-    defaults = GenerationOptions()
-    keys = ("max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty")
-    return {k: shipped.get(k, getattr(defaults, k)) for k in keys}

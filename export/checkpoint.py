@@ -8,10 +8,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from export import processor
 from export.config import ModelConfig
-from export.tokens import read_time_marker_flag, read_token_ids
+from export.tokens import encode, read_token_ids, special_texts
 from runtime.errors import CheckpointError
-from runtime.prompt import TokenIds
+from runtime.manifest import AudioInfo, GenerationDefaults, PromptInfo, TokenIds
+from runtime.prompt import MarkerRule
 
 
 @dataclass
@@ -21,6 +23,7 @@ class Checkpoint:
     folder: Path
     config: ModelConfig
     weight_files: dict[str, Path]  # tensor name -> file
+    source: str = ""  # as the user named it: a folder or a hub id
 
     @classmethod
     def open(cls, source: str | Path, *, revision: str | None = None) -> "Checkpoint":
@@ -32,7 +35,8 @@ class Checkpoint:
             raw = json.loads(config_path.read_text())
         except json.JSONDecodeError as e:
             raise CheckpointError(f"{config_path} is not valid JSON: {e}") from e
-        ckpt = cls(folder=folder, config=ModelConfig.from_dict(raw), weight_files=_index_weights(folder))
+        ckpt = cls(folder=folder, config=ModelConfig.from_dict(raw), weight_files=_index_weights(folder),
+                   source=str(source))
         ckpt.validate()
         return ckpt
 
@@ -88,12 +92,24 @@ class Checkpoint:
         return read_token_ids(self.folder, self.tokenizer)
 
     @cached_property
-    def time_markers(self) -> bool:
-        return read_time_marker_flag(self.folder)
+    def audio_info(self) -> AudioInfo:
+        return processor.audio_info(self.folder, self.config)
 
-    def tokenize(self, text: str) -> list[int]:
-        """Upstream's tokenizer.encode(text, add_special_tokens=False): special tokens parsed."""
-        return self.tokenizer.encode(text, add_special_tokens=False).ids
+    @cached_property
+    def prompt_info(self) -> PromptInfo:
+        return processor.prompt_info(self.folder, special_texts(self.tokenizer),
+                                     processor.is_thinking(self.folder, self.source))
+
+    @cached_property
+    def generation(self) -> GenerationDefaults:
+        return processor.generation_defaults(self.folder)
+
+    @property
+    def markers(self) -> MarkerRule | None:
+        return MarkerRule.of(self.prompt_info, self.audio_info)
+
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        return encode(self.tokenizer, text, special)
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)

@@ -149,13 +149,28 @@ def _add_tokenizer(w, ckpt: Checkpoint) -> None:
             tokens[i], types[i] = f"[PAD{i}]", gguf.TokenType.UNUSED
     if len(set(tokens)) != rows:
         raise CheckpointError("tokenizer.json gives two embedding rows the same token text")
-    merges = [m if isinstance(m, str) else " ".join(m) for m in data["model"].get("merges", [])]
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("qwen2")
     w.add_token_list(tokens)
     w.add_token_types(types)
-    w.add_token_merges(merges)
-    w.add_eos_token_id(ids.eos[0])
+    special = gguf.SpecialVocab(ckpt.folder, load_merges=True, n_vocab=rows)  # merges, eos/pad from the checkpoint
+    if "eos" not in special.special_token_ids:
+        special.special_token_ids["eos"] = ids.eos[0]
+    special.add_to_gguf(w)
     w.add_add_bos_token(False)
-    w.add_chat_template(CHAT_TEMPLATE)
+    if not special.chat_template:  # the checkpoint's own template wins where it ships one
+        w.add_chat_template(CHAT_TEMPLATE)
 
+
+def write_digit_rows(gguf_path: Path, digits: tuple[int, ...], out: Path) -> Path:
+    """The token-embedding rows of the time-marker digits, dequantized exactly as the GGUF holds
+    them, so the runtime needs no GGUF reader (whose cost grows with the vocabulary) at load."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(gguf_path))
+    table = next((t for t in reader.tensors if t.name == "token_embd.weight"), None)
+    if table is None:
+        raise CheckpointError(f"{gguf_path.name} has no token_embd.weight")
+    rows = gguf.quants.dequantize(np.asarray(table.data[list(digits)]), table.tensor_type)
+    np.save(out, np.asarray(rows, dtype=np.float32).reshape(len(digits), -1))
+    return out

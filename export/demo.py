@@ -1,5 +1,6 @@
-"""The README's main job on the embedded default: synthesize a tiny checkpoint, export it,
-ask about the bundled clip, and check the answer against the PyTorch reference."""
+"""The README's main job on the embedded default: export the trained tiny model shipped in
+models/, transcribe the bundled clip (a sentence kept out of its training set), score the
+transcript, and check the F32 bundle token for token against the PyTorch reference."""
 
 from __future__ import annotations
 
@@ -9,46 +10,50 @@ from pathlib import Path
 
 from export.bundle import ExportOptions, export_bundle
 from export.checkpoint import Checkpoint
-from export.synth import write_checkpoint
-from runtime import DEMO_AUDIO
+from quant.metrics import cer
+from runtime import DEMO_AUDIO, DEMO_TEXT
+from runtime.errors import OptionsError
 from runtime.pipeline import Pipeline
 
-QUESTION = "Transcribe the audio."
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "moss-audio-tiny"
 GREEDY_TOKENS = 24
 
 
-def run_demo(work: Path) -> int:
-    ckpt_dir, bundle_dir = work / "checkpoint-tiny", work / "bundle-tiny"
+def run_demo(work: Path, model: Path = DEFAULT_MODEL) -> int:
+    if not (model / "config.json").is_file():
+        raise OptionsError(f"no model at {model}: run the demo from a clone of the repository (models/ holds the "
+                           "trained tiny model) or pass --model with a MOSS-Audio checkpoint folder")
+    bundle_dir = work / f"bundle-{model.name}"
     t0 = time.perf_counter()
-    if not (ckpt_dir / "config.json").is_file():
-        write_checkpoint(ckpt_dir, "tiny", seed=0)
-        print(f"synthesized a tiny MOSS-Audio checkpoint (random weights) in {ckpt_dir}")
-    export_bundle(ckpt_dir, bundle_dir, ExportOptions(encoder=("fp32",), decoder=("f32", "q8_0")))
-    print(f"exported {bundle_dir} in {time.perf_counter() - t0:.1f} s")
+    export_bundle(model, bundle_dir, ExportOptions(encoder=("fp32",), decoder=("f32", "q8_0")))
+    print(f"exported {model} to {bundle_dir} in {time.perf_counter() - t0:.1f} s")
 
-    pipe = Pipeline.load(bundle_dir, device="auto", decoder="q8_0")
-    print(f"\n{DEMO_AUDIO.name}: {QUESTION}\n> ", end="")
-    stream = pipe.ask(DEMO_AUDIO, QUESTION, max_new_tokens=32)
-    for piece in stream:
-        sys.stdout.write(piece)
-        sys.stdout.flush()
-    t = stream.result.timings
-    print(f"\n[q8_0 decoder, sampled; encode {t.encode_s:.2f} s, prefill {t.prefill_tok_s:.0f} tok/s, "
-          f"decode {t.decode_tok_s:.0f} tok/s] (random weights: the words are noise, the plumbing is real)")
-    return _check_against_reference(ckpt_dir, bundle_dir)
+    with Pipeline.load(bundle_dir, device="auto", decoder="q8_0") as pipe:
+        question = pipe.manifest.prompt.default_question
+        print(f"\n{DEMO_AUDIO.name}: {question}\n> ", end="")
+        with pipe.ask(DEMO_AUDIO, question, temperature=0.0) as stream:
+            for piece in stream:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+            result = stream.result
+    t = result.timings
+    print(f"\n[q8_0 decoder, greedy; encode {t.encode_s:.2f} s, prefill {t.prefill_tok_s:.0f} tok/s, "
+          f"decode {t.decode_tok_s:.0f} tok/s]")
+    print(f"reference: {DEMO_TEXT}\nCER {cer(DEMO_TEXT, result.text):.1%}")
+    return _check_against_reference(model, bundle_dir, question)
 
 
-def _check_against_reference(ckpt_dir: Path, bundle_dir: Path) -> int:
+def _check_against_reference(model: Path, bundle_dir: Path, question: str) -> int:
     """Greedy tokens of the F32 bundle vs the PyTorch reference on the same clip."""
     from export.reference import MossAudioReference
     from runtime.sampling import GenerationOptions
 
     greedy = GenerationOptions(max_new_tokens=GREEDY_TOKENS, temperature=0.0)
-    ref = MossAudioReference(Checkpoint.open(ckpt_dir))
-    prompt, rows = ref.prepare([DEMO_AUDIO], QUESTION)
+    ref = MossAudioReference(Checkpoint.open(model))
+    prompt, rows = ref.prepare([DEMO_AUDIO], question)
     expected = ref.generate(prompt, rows, greedy)
-    ours = Pipeline.load(bundle_dir, device="cpu", decoder="f32", kv_type="f32", flash_attn="off")
-    got = ours.generate(DEMO_AUDIO, QUESTION, **greedy.__dict__)
+    with Pipeline.load(bundle_dir, device="cpu", decoder="f32", kv_type="f32", flash_attn="off") as ours:
+        got = ours.generate(DEMO_AUDIO, question, **greedy.__dict__)
     same_prompt = got.prompt_token_ids == prompt.ids.tolist()
     matched = sum(a == b for a, b in zip(got.token_ids, expected))
     print(f"\nF32 bundle vs PyTorch reference, greedy: prompt ids {'identical' if same_prompt else 'DIFFER'}, "

@@ -8,22 +8,22 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import onnx
 import torch
 from torch import nn
 
+from export import encoder_precisions as precisions
 from export.modeling import AudioTower
-from quant import encoder as precisions
-from quant.child import run_in_child
-from runtime.chunks import CHUNK_FRAMES
+from runtime.child import run_in_child
 from runtime.manifest import ENCODER_INPUTS, ENCODER_OUTPUT
 
 OPSET = 18
-EXTERNAL_DATA_BYTES = 1_800_000_000  # protobuf's 2 GB limit, with headroom for the graph itself
+EXTERNAL_DATA_BYTES = 1_800_000_000  # the traced graph's weights outside past protobuf's 2 GB limit
 ENCODER_PRECISIONS = ("fp32", "fp16", "int8")
 
 
 class ChunkGraph(nn.Module):
-    """mel [chunks, n_mels, 400], frames [chunks], stem_frames [chunks] -> rows [chunks, 50, W]."""
+    """mel [chunks, n_mels, chunk frames], frames [chunks], stem_frames [chunks] -> rows [chunks, tokens, W]."""
 
     def __init__(self, tower: AudioTower):
         super().__init__()
@@ -38,15 +38,15 @@ class ChunkGraph(nn.Module):
 class EncoderFile:
     path: Path
     precision: str
-    external_data: str | None
+    external_data: str
     providers: list[str]
 
 
 def trace(tower: AudioTower, n_mels: int, path: Path) -> Path:
     """The FP32 graph as traced, standard ONNX ops only; weights outside when past the limit."""
     graph = ChunkGraph(tower.float().eval())
-    example = (torch.zeros(2, n_mels, CHUNK_FRAMES), torch.tensor([CHUNK_FRAMES, 123]),
-               torch.tensor([CHUNK_FRAMES, CHUNK_FRAMES]))
+    size = tower.audio_encoder.cfg.chunk_frames
+    example = (torch.zeros(2, n_mels, size), torch.tensor([size, 123]), torch.tensor([size, size]))
     chunks = torch.export.Dim("chunks", min=1, max=4096)
     with warnings.catch_warnings(), _quiet_torch_export():
         warnings.simplefilter("ignore")
@@ -56,7 +56,10 @@ def trace(tower: AudioTower, n_mels: int, path: Path) -> Path:
             opset_version=OPSET, dynamo=True, optimize=True, verbose=False,
         )
     n_bytes = sum(p.numel() * 4 for p in tower.parameters())
-    precisions.save(program.model_proto, path, external=n_bytes > EXTERNAL_DATA_BYTES)
+    if n_bytes > EXTERNAL_DATA_BYTES:
+        onnx.save_model(program.model_proto, str(path), save_as_external_data=True, location=path.name + ".data")
+    else:
+        onnx.save_model(program.model_proto, str(path))
     return path
 
 
@@ -82,13 +85,14 @@ def export_encoders(tower: AudioTower, n_mels: int, out_dir: Path, wanted: tuple
     return out
 
 
-def _convert(raw: Path, path: Path, precision: str, heads: int, d_model: int, big: bool) -> str | None:
-    """One precision from the traced graph; returns the external-data file name, if any."""
+def _convert(raw: Path, path: Path, precision: str, heads: int, d_model: int, big: bool) -> str:
+    """One precision from the traced graph, saved with page-aligned external weights; returns their file."""
     if precision == "int8":
-        precisions.int8(raw, path, external=big)
-        return path.name + ".data" if path.with_name(path.name + ".data").exists() else None
-    model = precisions.fused_fp32(raw, heads, d_model) if precision == "fp32" else precisions.fp16(raw)
-    return precisions.save(model, path, external=big)
+        staging = raw.with_name(f"staging-{path.name}")
+        model = precisions.int8(raw, staging, external=big)
+    else:
+        model = precisions.fused_fp32(raw, heads, d_model) if precision == "fp32" else precisions.fp16(raw)
+    return precisions.save(model, path)
 
 
 class _quiet_torch_export:

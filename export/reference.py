@@ -14,32 +14,40 @@ import numpy as np
 import torch
 
 from export.checkpoint import Checkpoint
+from export.config import TextConfig
 from export.modeling import load_streaming, load_tower
-from runtime.audio import AudioInput, load_audio
+from runtime.audio import AudioInput, load_audio, require_frames
 from runtime.chunks import audio_token_count
 from runtime.prompt import Prompt, build_prompt
 from runtime.sampling import GenerationOptions, Sampler
 
 
+def qwen3_config(t: TextConfig):
+    """transformers' Qwen3Config for the checkpoint's text config (untied head, SDPA attention)."""
+    from transformers import Qwen3Config
+
+    qwen = Qwen3Config(
+        vocab_size=t.vocab_size, hidden_size=t.hidden_size, intermediate_size=t.intermediate_size,
+        num_hidden_layers=t.num_hidden_layers, num_attention_heads=t.num_attention_heads,
+        num_key_value_heads=t.num_key_value_heads, head_dim=t.head_dim, rms_norm_eps=t.rms_norm_eps,
+        rope_theta=t.rope_theta, max_position_embeddings=t.max_position_embeddings,
+        tie_word_embeddings=False, attention_bias=False,
+    )
+    qwen._attn_implementation = "sdpa"
+    return qwen
+
+
 class MossAudioReference(torch.nn.Module):
     def __init__(self, ckpt: Checkpoint, dtype: torch.dtype = torch.float32, device: str = "cpu"):
         super().__init__()
-        from transformers import Qwen3Config, Qwen3Model
+        from transformers import Qwen3Model
 
         cfg = ckpt.config
         self.ckpt, self.config = ckpt, cfg
         with _default_dtype(dtype):  # built in the target dtype: an FP32 detour would need 4 bytes/param
             self.tower = load_tower(ckpt)
             t = cfg.text
-            qwen = Qwen3Config(
-                vocab_size=t.vocab_size, hidden_size=t.hidden_size, intermediate_size=t.intermediate_size,
-                num_hidden_layers=t.num_hidden_layers, num_attention_heads=t.num_attention_heads,
-                num_key_value_heads=t.num_key_value_heads, head_dim=t.head_dim, rms_norm_eps=t.rms_norm_eps,
-                rope_theta=t.rope_theta, max_position_embeddings=t.max_position_embeddings,
-                tie_word_embeddings=False, attention_bias=False,
-            )
-            qwen._attn_implementation = "sdpa"
-            self.language_model = Qwen3Model(qwen)
+            self.language_model = Qwen3Model(qwen3_config(t))
             self.lm_head = torch.nn.Linear(t.hidden_size, t.vocab_size, bias=False)
         load_streaming(self.language_model, ckpt, "language_model.")
         with torch.no_grad():
@@ -49,12 +57,16 @@ class MossAudioReference(torch.nn.Module):
 
     # --- audio -----------------------------------------------------------------------------
     def mel(self, samples: np.ndarray) -> np.ndarray:
-        """Upstream's feature extractor on 16 kHz samples: [128, N//160]."""
+        """Upstream's feature extractor: [n_mels, N//hop], rounded to bfloat16 as its processor does."""
         from transformers import WhisperFeatureExtractor
 
-        fe = WhisperFeatureExtractor(feature_size=self.config.audio.num_mel_bins, sampling_rate=16000,
-                                     hop_length=160, n_fft=400)
-        return fe._np_extract_fbank_features(samples[None].astype(np.float32), device="cpu")[0]
+        a = self.ckpt.audio_info
+        fe = WhisperFeatureExtractor(feature_size=a.n_mels, sampling_rate=a.sample_rate, hop_length=a.hop_length,
+                                     n_fft=a.n_fft)
+        mel = fe._np_extract_fbank_features(samples[None].astype(np.float32), device="cpu")[0]
+        if a.mel_dtype == "bfloat16":
+            mel = torch.from_numpy(np.ascontiguousarray(mel)).to(torch.bfloat16).float().numpy()
+        return mel
 
     @torch.no_grad()
     def audio_rows(self, samples: np.ndarray) -> torch.Tensor:
@@ -63,13 +75,18 @@ class MossAudioReference(torch.nn.Module):
         return self.tower(mel).float()
 
     def prompt(self, token_counts: Sequence[int], question: str) -> Prompt:
-        return build_prompt(self.ckpt.tokenize, self.ckpt.token_ids, token_counts, question,
-                            time_markers=self.ckpt.time_markers)
+        return build_prompt(self.ckpt.tokenize, self.ckpt.token_ids, token_counts, question, self.ckpt.prompt_info,
+                            self.ckpt.markers)
+
+    def samples(self, audio: AudioInput) -> np.ndarray:
+        a = self.ckpt.audio_info
+        return require_frames(load_audio(audio, a.sample_rate), a.hop_length, a.sample_rate)
 
     def prepare(self, audio: Sequence[AudioInput], question: str) -> tuple[Prompt, torch.Tensor]:
-        clips = [load_audio(a) for a in audio]
+        clips = [self.samples(a) for a in audio]
         rows = [self.audio_rows(c) for c in clips]
-        counts = [audio_token_count(c.size // 160) for c in clips]
+        a = self.ckpt.audio_info
+        counts = [audio_token_count(c.size // a.hop_length, a.chunk_frames) for c in clips]
         if [r.shape[0] for r in rows] != counts:
             raise RuntimeError(f"encoder gave {[r.shape[0] for r in rows]} rows, the prompt expects {counts}")
         return self.prompt(counts, question), torch.cat(rows)

@@ -10,6 +10,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from export.atomic import atomic_dir
 from export.config import ModelConfig
@@ -96,10 +97,11 @@ def config_dict(size: SynthSize) -> dict:
                 deepstack_num_inject_layers=None, torch_dtype=size.dtype, **size.extra)
 
 
-def special_ids() -> dict[str, int]:
-    ids = {name: BASE_VOCAB + i for i, (name, _) in enumerate(QWEN_ADDED)}
-    ids["<|audio_bos|>"] = BASE_VOCAB + len(QWEN_ADDED)
-    ids["<|audio_eos|>"] = BASE_VOCAB + len(QWEN_ADDED) + 1
+def special_ids(base: int = BASE_VOCAB) -> dict[str, int]:
+    """Ids of the added tokens when the BPE vocabulary has `base` entries (write_tokenizer's return)."""
+    ids = {name: base + i for i, (name, _) in enumerate(QWEN_ADDED)}
+    ids["<|audio_bos|>"] = base + len(QWEN_ADDED)
+    ids["<|audio_eos|>"] = base + len(QWEN_ADDED) + 1
     return ids
 
 
@@ -115,7 +117,7 @@ def write_checkpoint(out: Path, size: str | SynthSize, seed: int = 0, *, config_
     config = ModelConfig.from_dict(raw)
     with atomic_dir(out) as tmp:
         (tmp / "config.json").write_text(json.dumps(raw, indent=2))
-        _write_tokenizer(tmp, config.text.vocab_size)
+        write_tokenizer(tmp, config.text.vocab_size)
         ids = special_ids()
         (tmp / "processor_config.json").write_text(json.dumps(dict(
             processor_class="MossAudioProcessor", audio_token_id=ids["<|AUDIO|>"],
@@ -128,7 +130,15 @@ def write_checkpoint(out: Path, size: str | SynthSize, seed: int = 0, *, config_
     return out
 
 
-def _write_tokenizer(folder: Path, vocab_rows: int) -> None:
+def write_tokenizer(folder: Path, vocab_rows: int, corpus: Iterable[str] | None = None,
+                    bpe_size: int = BASE_VOCAB) -> int:
+    """Train a byte-level BPE in Qwen2's format and write tokenizer.json, vocab.json, merges.txt
+    and tokenizer_config.json; Qwen's added tokens follow the BPE vocabulary.
+
+    `corpus` defaults to the small built-in text the synthetic checkpoints use; `bpe_size`
+    counts the 256 byte symbols plus the merges. Returns the id of the first added token
+    (the BPE vocabulary's real size: a small corpus may yield fewer merges than asked).
+    """
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -138,11 +148,12 @@ def _write_tokenizer(folder: Path, vocab_rows: int) -> None:
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=BASE_VOCAB, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    trainer = trainers.BpeTrainer(vocab_size=bpe_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
-    tok.train_from_iterator([_CORPUS * 4], trainer=trainer)
+    tok.train_from_iterator([_CORPUS * 4] if corpus is None else corpus, trainer=trainer)
     data = json.loads(tok.to_str())
-    added = [dict(id=BASE_VOCAB + i, content=name, single_word=False, lstrip=False, rstrip=False,
+    base = len(data["model"]["vocab"])
+    added = [dict(id=base + i, content=name, single_word=False, lstrip=False, rstrip=False,
                   normalized=False, special=special) for i, (name, special) in enumerate(QWEN_ADDED)]
     if added[-1]["id"] + 3 > vocab_rows:
         raise ValueError(f"vocab_size {vocab_rows} leaves no room for the special tokens")
@@ -157,6 +168,7 @@ def _write_tokenizer(folder: Path, vocab_rows: int) -> None:
         clean_up_tokenization_spaces=False, split_special_tokens=False,
         added_tokens_decoder={str(a["id"]): {k: v for k, v in a.items() if k != "id"} for a in added},
     ), indent=2))
+    return base
 
 
 def _init_scale(name: str, shape: tuple[int, ...], config: ModelConfig) -> tuple[str, float]:

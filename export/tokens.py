@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from export.processor import read_json
 from runtime.errors import CheckpointError
-from runtime.prompt import TokenIds
+from runtime.manifest import TokenIds
 
 # Upstream's names; the hub tokenizer lacks the audio ones, so their ids come from
 # processor_config.json (audio_token_id / audio_start_id / audio_end_id).
@@ -21,8 +21,8 @@ def read_token_ids(folder: Path, tokenizer: Any) -> TokenIds:
 
     `tokenizer` is a `tokenizers.Tokenizer` loaded from the checkpoint's tokenizer.json.
     """
-    processor = _read_json(folder / "processor_config.json")
-    generation = _read_json(folder / "generation_config.json")
+    processor = read_json(folder / "processor_config.json")
+    generation = read_json(folder / "generation_config.json")
     by_name = tokenizer.get_vocab(with_added_tokens=True)
 
     def named(name: str, key: str | None = None) -> int:
@@ -59,15 +59,16 @@ def read_token_ids(folder: Path, tokenizer: Any) -> TokenIds:
     )
 
 
-def read_time_marker_flag(folder: Path) -> bool:
-    """Upstream's released processor config turns time markers on."""
-    return bool(_read_json(folder / "processor_config.json").get("enable_time_marker", True))
-
-
-def _read_json(path: Path) -> dict:
-    if not path.exists():
-        return {}
+def encode(tokenizer: Any, text: str, special: bool = True) -> list[int]:
+    """Upstream's tokenizer.encode(text, add_special_tokens=False); without `special`, control
+    tokens written in the text stay text (a user's words)."""
+    tokenizer.encode_special_tokens = not special
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path.name} is not valid JSON: {e}") from e
+        return tokenizer.encode(text, add_special_tokens=False).ids
+    finally:
+        tokenizer.encode_special_tokens = False
+
+
+def special_texts(tokenizer: Any) -> list[str]:
+    """The text of every control token (added tokens marked special)."""
+    return [t.content for t in tokenizer.get_added_tokens_decoder().values() if t.special]

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DEMO_AUDIO = Path(__file__).parent / "data" / "demo.flac"  # espeak-ng: "The quick brown fox ..."
+DEMO_AUDIO = Path(__file__).parent / "data" / "demo.flac"  # espeak-ng, kept out of the tiny model's training
+DEMO_TEXT = "The quick brown fox jumps over the lazy dog."  # what DEMO_AUDIO says
 
-__all__ = ["Pipeline", "Result", "Stream", "GenerationOptions", "DEMO_AUDIO"]
+__all__ = ["Pipeline", "Result", "Stream", "Piece", "Segment", "GenerationOptions", "DEMO_AUDIO", "DEMO_TEXT"]
+_LAZY = {"Pipeline": "runtime.pipeline", "Result": "runtime.answer", "Stream": "runtime.answer",
+         "Piece": "runtime.answer", "Segment": "runtime.segments", "GenerationOptions": "runtime.sampling"}
 
 
 def __getattr__(name: str):
     """Import the heavy parts (onnxruntime, llama.cpp) only when used."""
-    if name == "Pipeline":
-        from runtime.pipeline import Pipeline
+    if name in _LAZY:
+        import importlib
 
-        return Pipeline
-    if name in ("Result", "Stream"):
-        from runtime import answer
-
-        return getattr(answer, name)
-    if name == "GenerationOptions":
-        from runtime.sampling import GenerationOptions
-
-        return GenerationOptions
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'runtime' has no attribute {name!r}")

@@ -1,8 +1,8 @@
-"""How a clip's mel frames are cut into encoder chunks and how many audio tokens they give."""
+"""How a clip's mel frames are cut into encoder chunks and how many audio tokens they give.
+
+The chunk size comes from the manifest (upstream's 2 * n_window = 400 frames, 4 s)."""
 
 from __future__ import annotations
-
-CHUNK_FRAMES = 400  # upstream's 2 * n_window: 4 s of mel frames, encoded independently
 
 
 def conv_out_len(n: int) -> int:
@@ -15,10 +15,10 @@ def stem_out_len(n: int) -> int:
     return conv_out_len(conv_out_len(conv_out_len(n)))
 
 
-def chunk_lengths(frames: int, chunk: int = CHUNK_FRAMES) -> list[int]:
+def chunk_lengths(frames: int, chunk: int) -> list[int]:
     return [min(chunk, frames - start) for start in range(0, frames, chunk)]
 
 
-def audio_token_count(frames: int, chunk: int = CHUNK_FRAMES) -> int:
+def audio_token_count(frames: int, chunk: int) -> int:
     """ceil(frames / 8) when the chunk is a multiple of 8, as 400 is."""
     return sum(stem_out_len(n) for n in chunk_lengths(frames, chunk))

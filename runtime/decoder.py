@@ -1,7 +1,8 @@
 """The decoder stage: the prompt in as few batches as n_batch allows, then token-by-token.
 
 Audio spans go in as embedding batches of packed rows [main | taps]; a time-marker digit
-inside a span takes its token embedding (read from the GGUF) and a zero DeepStack part.
+inside a span takes its token embedding (the exporter's digit rows, dequantized as this GGUF
+embeds them) and a zero DeepStack part.
 The rest of the prompt goes in as token batches.
 """
 
@@ -10,13 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Hashable, Iterator, Sequence
 
 import numpy as np
 
 from runtime.errors import BundleError, PromptError
 from runtime.llama import LlamaContext, LlamaModel
-from runtime.prompt import Prompt, TokenIds
+from runtime.manifest import TokenIds
+from runtime.prompt import Prompt
 from runtime.sampling import GenerationOptions, Sampler
 
 CTX_ROUND = 256  # contexts are sized up to a multiple of this, and reused while large enough
@@ -31,6 +33,7 @@ class DecoderOptions:
     # llama.cpp's CPU flash attention works in f16 whatever kv_type says: with "off" and
     # kv_type f32 the F32 decoder matches the reference to ~1e-6 relative; "auto" gives ~1.5e-3.
     flash_attn: str = "auto"
+    repack: bool = True  # llama.cpp's CPU weight repacking (see runtime/placement/profiles)
     verbose: bool = False
 
 
@@ -62,38 +65,63 @@ def prompt_runs(prompt: Prompt, digits: tuple[int, ...]) -> list[Run]:
     return runs
 
 
+def position_keys(prompt: Prompt, row_keys: Sequence[Hashable] | None) -> list[Hashable]:
+    """What each prompt position holds: a token id, or its audio row's key."""
+    unique = object()
+    rows = prompt.audio_rows.tolist()
+    return [int(t) if r < 0 else (row_keys[r] if row_keys is not None else (unique, r))
+            for t, r in zip(prompt.ids.tolist(), rows)]
+
+
+def common_prefix(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
 class Decoder:
-    def __init__(self, path: Path, tokens: TokenIds, row_width: int, options: DecoderOptions = DecoderOptions()):
-        self.model = LlamaModel(path, n_gpu_layers=options.n_gpu_layers, verbose=options.verbose)
+    """`context` caps the positions a prompt and its answer may use (the plan's context)."""
+
+    def __init__(self, path: Path, tokens: TokenIds, row_width: int, context: int,
+                 options: DecoderOptions = DecoderOptions(), marker_rows: np.ndarray | None = None):
+        self.model = LlamaModel(path, n_gpu_layers=options.n_gpu_layers, repack=options.repack, verbose=options.verbose)
         if self.model.arch != "qwen3vl" or self.model.n_embd_inp != row_width:
             raise BundleError(
                 f"{path.name} is a {self.model.arch} GGUF taking rows of {self.model.n_embd_inp}, but this bundle's "
                 f"encoder makes rows of {row_width}: the decoder is from a different model; re-export the bundle")
         self.tokens, self.options = tokens, options
         self.threads = options.n_threads or os.cpu_count() or 1
-        self.marker_rows = _token_rows(path, tokens.digits, self.model.n_embd)
+        if marker_rows is not None and marker_rows.shape != (len(tokens.digits), self.model.n_embd):
+            raise BundleError(f"the digit rows for {path.name} have shape {marker_rows.shape}, the model embeds "
+                              f"{self.model.n_embd}: they belong to another model; re-export the bundle")
+        self.marker_rows = marker_rows
+        self.context_limit = min(context, self.model.n_ctx_train)
         self.ctx: LlamaContext | None = None
+        self.cached: list[Hashable] = []  # what each position of the context's cache holds (see prefill)
 
-    @property
-    def context_limit(self) -> int:
-        return self.model.n_ctx_train
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        return self.model.tokenize(text, special)
 
-    def tokenize(self, text: str) -> list[int]:
-        return self.model.tokenize(text)
-
-    def _context_for(self, n_tokens: int) -> LlamaContext:
+    def _context_for(self, n_tokens: int) -> tuple[LlamaContext, bool]:
+        """A context of at least n_tokens positions, and whether it is new (empty)."""
         if n_tokens > self.context_limit:
-            raise PromptError(f"the prompt needs {n_tokens} positions but the model's context is "
+            raise PromptError(f"the prompt needs {n_tokens} positions but the planned context is "
                               f"{self.context_limit}: shorten the audio or the question")
-        if self.ctx is None or self.ctx.n_ctx < n_tokens:
-            if self.ctx is not None:
-                self.ctx.close()
-            size = min(self.context_limit, -(-n_tokens // CTX_ROUND) * CTX_ROUND)
-            self.ctx = LlamaContext(self.model, n_ctx=size, n_batch=self.options.n_batch,
-                                    n_threads=self.threads, kv_type=self.options.kv_type,
-                                    flash_attn=self.options.flash_attn)
-        self.ctx.clear()
-        return self.ctx
+        if self.ctx is not None and self.ctx.n_ctx >= n_tokens:
+            return self.ctx, False
+        if self.ctx is not None:
+            self.ctx.close()
+        size = min(self.context_limit, -(-n_tokens // CTX_ROUND) * CTX_ROUND)
+        self.ctx = LlamaContext(self.model, n_ctx=size, n_batch=self.options.n_batch, n_threads=self.threads,
+                                kv_type=self.options.kv_type, flash_attn=self.options.flash_attn)
+        self.cached = []
+        return self.ctx, True
+
+    def reserve(self, n_tokens: int) -> None:
+        """Size the context for n_tokens now (a session that will grow), keeping what it holds if it fits."""
+        self._context_for(n_tokens)
 
     def _embedding_rows(self, prompt: Prompt, rows: np.ndarray, run: Run) -> np.ndarray:
         width, hidden = rows.shape[1], self.model.n_embd
@@ -102,64 +130,90 @@ class Decoder:
         audio = which >= 0
         out[audio] = rows[which[audio]]
         for k in np.flatnonzero(~audio):
+            if self.marker_rows is None:
+                raise BundleError("this prompt has time markers but the bundle lists no digit rows for its decoder; "
+                                  "re-export the bundle")
             digit = self.tokens.digits.index(int(prompt.ids[run.start + k]))
             out[k, :hidden] = self.marker_rows[digit]
         return out
 
-    def prefill(self, prompt: Prompt, rows: np.ndarray, *, reserve: int = 0, logits: str = "last") -> np.ndarray:
-        """Decode the prompt; `reserve` positions stay free for generation (context permitting)."""
+    def prefill(self, prompt: Prompt, rows: np.ndarray, *, row_keys: Sequence[Hashable] | None = None,
+                reserve: int = 0, logits: str = "last") -> np.ndarray:
+        """Decode the prompt; `reserve` positions stay free for generation (context permitting).
+
+        The cache keeps what an earlier prompt left: positions up to where it and this prompt
+        first differ are reused, not decoded again. A text position is its token id; an audio
+        position is its row's key (`row_keys[i]` for row i: equal keys promise equal rows), or
+        unique to this call when no keys are given. With logits="all" nothing is reused."""
         if rows.shape[0] != prompt.n_audio:
             raise PromptError(f"{rows.shape[0]} audio rows for a prompt with {prompt.n_audio} audio positions")
-        ctx = self._context_for(max(len(prompt), min(self.context_limit, len(prompt) + reserve)))
-        runs = prompt_runs(prompt, self.tokens.digits)
+        keys = position_keys(prompt, row_keys)
+        ctx, _ = self._context_for(max(len(prompt), min(self.context_limit, len(prompt) + reserve)))
+        start = 0 if logits == "all" else min(common_prefix(self.cached, keys), len(prompt) - 1)
+        if start:
+            ctx.truncate(start)
+        else:
+            ctx.clear()
+        self.cached = keys[:start]
         out = []
+        runs = [r for r in prompt_runs(prompt, self.tokens.digits) if r.stop > start]
         for r_i, run in enumerate(runs):
-            for start in range(run.start, run.stop, ctx.n_batch):
-                stop = min(run.stop, start + ctx.n_batch)
+            for first in range(max(run.start, start), run.stop, ctx.n_batch):
+                stop = min(run.stop, first + ctx.n_batch)
                 final = r_i == len(runs) - 1 and stop == run.stop
                 mode = logits if (logits == "all" or final) else "none"
-                piece = Run(start, stop, run.embedded)
+                piece = Run(first, stop, run.embedded)
                 if run.embedded:
-                    got = ctx.decode(start, embd=self._embedding_rows(prompt, rows, piece), logits=mode)
+                    got = ctx.decode(first, embd=self._embedding_rows(prompt, rows, piece), logits=mode)
                 else:
-                    got = ctx.decode(start, tokens=prompt.ids[start:stop], logits=mode)
+                    got = ctx.decode(first, tokens=prompt.ids[first:stop], logits=mode)
+                self.cached += keys[first:stop]
                 if got is not None:
                     out.append(got)
         return np.concatenate(out)
 
-    def step(self, token: int, position: int, logits: str = "last") -> np.ndarray:
-        return self.ctx.decode(position, tokens=np.asarray([token]), logits=logits)[-1]
+    def step(self, token: int, position: int, logits: str = "last", copy: bool = True) -> np.ndarray:
+        del self.cached[position:]
+        got = self.ctx.decode(position, tokens=np.asarray([token]), logits=logits, copy=copy)[-1]
+        self.cached.append(token)
+        return got
+
+    def forget(self) -> None:
+        """Empty the cache (after decoding into the context by hand, as the bench does)."""
+        if self.ctx is not None:
+            self.ctx.clear()
+        self.cached = []
+
+    def truncate(self, position: int) -> None:
+        """Keep the cache's first `position` positions (a session's audio, say) and forget the rest."""
+        if self.ctx is not None and position < len(self.cached):
+            self.ctx.truncate(position)
+            del self.cached[position:]
 
     def generate(self, prompt: Prompt, rows: np.ndarray, options: GenerationOptions,
-                 stop_ids: tuple[int, ...] | None = None) -> Iterator[int]:
+                 stop_ids: tuple[int, ...] | None = None, row_keys: Sequence[Hashable] | None = None) -> Iterator[int]:
         """Yield sampled ids; stops after a stop id (yielded; default the EOS ids), max_new_tokens,
         or a full context."""
-        logits = self.prefill(prompt, rows, reserve=options.max_new_tokens)[-1]
+        logits = self.prefill(prompt, rows, row_keys=row_keys, reserve=options.max_new_tokens)[-1]
         sampler, history = Sampler(options), prompt.ids.tolist()
         eos = set(self.tokens.eos if stop_ids is None else stop_ids)
         position = len(prompt)
         for produced in range(options.max_new_tokens):
             token = sampler(logits, history)
             yield token
-            if token in eos or produced + 1 == options.max_new_tokens or position + 1 > self.ctx.n_ctx:
+            if token in eos or produced + 1 == options.max_new_tokens or position + 1 > self.room:
                 return
             history.append(token)
-            logits = self.step(token, position)
+            logits = self.step(token, position, copy=False)  # read by the sampler before the next decode
             position += 1
+
+    @property
+    def room(self) -> int:
+        """Positions the current context may hold."""
+        return min(self.ctx.n_ctx, self.context_limit)
 
     def close(self) -> None:
         if self.ctx is not None:
             self.ctx.close()
         self.model.close()
 
-
-def _token_rows(path: Path, ids: tuple[int, ...], n_embd: int) -> np.ndarray:
-    """Dequantized token-embedding rows, as the model itself would embed those tokens."""
-    import gguf
-
-    reader = gguf.GGUFReader(str(path))
-    table = next((t for t in reader.tensors if t.name == "token_embd.weight"), None)
-    if table is None:
-        raise BundleError(f"{path.name} has no token_embd.weight; it is not a MOSS-Audio decoder")
-    rows = gguf.quants.dequantize(np.asarray(table.data[list(ids)]), table.tensor_type)
-    return np.asarray(rows, dtype=np.float32).reshape(len(ids), n_embd)

@@ -7,15 +7,14 @@ from typing import Sequence
 
 import numpy as np
 
-from runtime.chunks import CHUNK_FRAMES, chunk_lengths, stem_out_len
-from runtime.errors import BundleError
-from runtime.manifest import ENCODER_INPUTS, ENCODER_OUTPUT
+from runtime.chunks import chunk_lengths, stem_out_len
+from runtime.errors import BundleError, EncoderOverflow
+from runtime.manifest import ENCODER_INPUTS, ENCODER_OUTPUT, AudioInfo
 
-# Execution providers in order of preference for each device choice.
+# Execution providers in order of preference for each device.
 PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
-    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-    "auto": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+    "cuda": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
 }
 
 
@@ -23,8 +22,6 @@ def pick_providers(device: str) -> list[str]:
     """The providers this onnxruntime build has, for `device`; cuda without CUDA is an error."""
     import onnxruntime as ort
 
-    if device not in PROVIDERS:
-        raise ValueError(f"device {device!r}: choose one of {', '.join(PROVIDERS)}")
     available = set(ort.get_available_providers())
     chosen = [p for p in PROVIDERS[device] if p in available]
     if device == "cuda" and "CUDAExecutionProvider" not in chosen:
@@ -34,65 +31,91 @@ def pick_providers(device: str) -> list[str]:
 
 
 class OrtBackend:
-    """onnxruntime with the providers `device` allows."""
+    """onnxruntime with the providers `device` allows.
 
-    def __init__(self, path: Path, device: str, threads: int | None, verbose: bool):
+    `prepack` lets onnxruntime copy the weights into its packed GEMM layout at load (faster
+    matmuls, a private copy of every weight, and seconds of load for a GB-sized encoder);
+    without it the weights stay in the page-cache-backed mapping of the file, shared by every
+    process that loads the bundle. Device profiles choose (runtime/placement/profiles)."""
+
+    def __init__(self, path: Path, device: str, threads: int | None, verbose: bool, prepack: bool = True):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.log_severity_level = 0 if verbose else 3
         if threads:
             options.intra_op_num_threads = threads
+        if not prepack:
+            options.add_session_config_entry("session.disable_prepacking", "1")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=pick_providers(device))
+        except BundleError:
+            raise
         except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
             raise BundleError(f"cannot load encoder {path.name}: {e}") from None
         names = tuple(i.name for i in self.session.get_inputs())
         if names != ENCODER_INPUTS or self.session.get_outputs()[0].name != ENCODER_OUTPUT:
             raise BundleError(f"{path.name} is not a MOSS-Audio encoder graph (inputs {names}); re-export the bundle")
-        self.n_mels = self.session.get_inputs()[0].shape[1]
+        mel = self.session.get_inputs()[0].shape
+        self.n_mels, self.chunk_frames = mel[1], mel[2]
         self.width = self.session.get_outputs()[0].shape[2]
         self.providers = self.session.get_providers()
+        self.max_chunks = None
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run([ENCODER_OUTPUT], feeds)[0]
 
 
 class Encoder:
-    """mel [n_mels, T] -> packed rows [ceil(T/8), hidden * (1 + k)] float32.
+    """mel [n_mels, T] -> packed rows [tokens(T), hidden * (1 + k)] float32.
 
     The backend (onnxruntime, or a TensorRT engine via runtime.trt) only runs batches of
     fixed-width chunks; cutting and reassembling the clip happens here, once.
     """
 
-    def __init__(self, path: Path, device: str = "cpu", *, threads: int | None = None,
-                 batch_chunks: int = 8, verbose: bool = False, backend=None):
-        self.backend = backend or OrtBackend(path, device, threads, verbose)
-        self.n_mels, self.width = self.backend.n_mels, self.backend.width
-        self.batch_chunks = min(batch_chunks, getattr(self.backend, "max_chunks", batch_chunks))
+    def __init__(self, backend, audio: AudioInfo, *, batch_chunks: int = 8):
+        self.backend, self.audio = backend, audio
+        if (backend.n_mels, backend.chunk_frames) != (audio.n_mels, audio.chunk_frames):
+            raise BundleError(f"the encoder takes chunks of {backend.n_mels} x {backend.chunk_frames} mel frames, the "
+                              f"manifest says {audio.n_mels} x {audio.chunk_frames}: the encoder is from a different "
+                              "model; re-export the bundle")
+        self.width = backend.width
+        self.batch_chunks = min(batch_chunks, backend.max_chunks or batch_chunks)
+
+    @classmethod
+    def load(cls, path: Path, audio: AudioInfo, device: str = "cpu", *, threads: int | None = None,
+             verbose: bool = False, batch_chunks: int = 8) -> "Encoder":
+        return cls(OrtBackend(path, device, threads, verbose), audio, batch_chunks=batch_chunks)
 
     @property
     def providers(self) -> list[str]:
         return self.backend.providers
 
     def rows(self, mel: np.ndarray) -> np.ndarray:
-        if mel.ndim != 2 or mel.shape[0] != self.n_mels:
-            raise ValueError(f"mel must be [{self.n_mels}, frames], got {mel.shape}")
-        lengths = chunk_lengths(mel.shape[1])
+        if mel.ndim != 2 or mel.shape[0] != self.audio.n_mels:
+            raise ValueError(f"mel must be [{self.audio.n_mels}, frames], got {mel.shape}")
+        lengths = chunk_lengths(mel.shape[1], self.audio.chunk_frames)
         # Upstream pads every chunk to the longest one before the conv stem: a lone chunk is
-        # seen unpadded, a multi-chunk tail zero-padded to 400 frames.
+        # seen unpadded, a multi-chunk tail zero-padded to a full chunk.
         stem = max(lengths)
         out = []
         for first in range(0, len(lengths), self.batch_chunks):
             batch = lengths[first : first + self.batch_chunks]
-            out.append(self._run(mel, first, batch, stem))
-        return np.concatenate(out, axis=0)
+            out.append(self.run_chunks(mel[:, first * self.audio.chunk_frames :], batch, stem))
+        rows = np.concatenate(out, axis=0)
+        # Measured on the trained tiny model: its FP16 graph overflows to inf/NaN on 9 of the 110
+        # evaluation clips, which llama.cpp would turn into confident nonsense; refuse instead.
+        if not np.isfinite(rows).all():
+            raise EncoderOverflow("the audio encoder gave non-finite features for this audio (a reduced-precision "
+                                  "graph overflowed); use the bundle's fp32 or int8 encoder (encoder=\"fp32\")")
+        return rows
 
-    def _run(self, mel: np.ndarray, first: int, lengths: Sequence[int], stem: int) -> np.ndarray:
-        x = np.zeros((len(lengths), self.n_mels, CHUNK_FRAMES), dtype=np.float32)
+    def run_chunks(self, mel: np.ndarray, lengths: Sequence[int], stem: int) -> np.ndarray:
+        """Rows of consecutive chunks starting at mel's first frame; `stem` frames reach the conv stem."""
+        size = self.audio.chunk_frames
+        x = np.zeros((len(lengths), self.audio.n_mels, size), dtype=np.float32)
         for i, n in enumerate(lengths):
-            start = (first + i) * CHUNK_FRAMES
-            x[i, :, :n] = mel[:, start : start + n]
+            x[i, :, :n] = mel[:, i * size : i * size + n]
         feeds = {"mel": x, "frames": np.asarray(lengths, dtype=np.int64),
                  "stem_frames": np.full(len(lengths), stem, dtype=np.int64)}
         rows = self.backend.run(feeds)

@@ -25,5 +25,9 @@ class MissingDependencyError(MossError, ImportError):
     """An optional package is needed for this call; the message names the extra to install."""
 
 
+class EncoderOverflow(MossError, ArithmeticError):
+    """The encoder gave non-finite features: a reduced-precision graph overflowed on this audio."""
+
+
 class OptionsError(MossError, ValueError):
     """An option value out of its range."""

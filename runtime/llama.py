@@ -16,7 +16,7 @@ import numpy as np
 from runtime.errors import BundleError, OptionsError, PromptError
 
 _LOG_CALLBACK = None  # keep the ctypes callback alive for the process
-GGML_TYPE = {"f32": 0, "f16": 1, "q8_0": 8}  # ggml_type ids for the KV cache
+KV_TYPES = ("f32", "f16", "q8_0")  # llama.cpp's KV cache element types
 FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}  # llama_flash_attn_type
 
 
@@ -35,13 +35,16 @@ def set_verbose(verbose: bool) -> None:
 
 
 class LlamaModel:
-    def __init__(self, path: Path, *, n_gpu_layers: int = 0, verbose: bool = False):
+    def __init__(self, path: Path, *, n_gpu_layers: int = 0, vocab_only: bool = False, repack: bool = True,
+                 verbose: bool = False):
         import llama_cpp as lc
 
         set_verbose(verbose)
         lc.llama_backend_init()
         params = lc.llama_model_default_params()
         params.n_gpu_layers = n_gpu_layers
+        params.vocab_only = vocab_only
+        params.use_extra_bufts = repack  # CPU repacking of quant types: faster prefill, a private copy
         self._free = lc.llama_model_free  # bound now: __del__ may run while the interpreter exits
         self.ptr = lc.llama_model_load_from_file(str(path).encode(), params)
         if not self.ptr:
@@ -60,18 +63,19 @@ class LlamaModel:
         n = lc.llama_model_meta_val_str(self.ptr, key.encode(), buf, len(buf))
         return buf.value.decode() if n >= 0 else None
 
-    def tokenize(self, text: str) -> list[int]:
-        """Special tokens in `text` are parsed (as upstream's tokenizer.encode does); no BOS."""
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        """No BOS; with `special`, control tokens written in `text` are parsed (template text),
+        without, they stay text (a user's words)."""
         import llama_cpp as lc
 
         data = text.encode("utf-8")
         cap = len(data) + 8
         out = (lc.llama_token * cap)()
-        n = lc.llama_tokenize(self.vocab, data, len(data), out, cap, False, True)
+        n = lc.llama_tokenize(self.vocab, data, len(data), out, cap, False, special)
         if n < 0:
             cap = -n
             out = (lc.llama_token * cap)()
-            n = lc.llama_tokenize(self.vocab, data, len(data), out, cap, False, True)
+            n = lc.llama_tokenize(self.vocab, data, len(data), out, cap, False, special)
         return list(out[:n])
 
     def piece(self, token: int) -> bytes:
@@ -100,8 +104,10 @@ class LlamaContext:
                  flash_attn: str = "auto"):
         import llama_cpp as lc
 
-        if kv_type not in GGML_TYPE:
-            raise OptionsError(f"kv_type {kv_type!r}: choose one of {', '.join(GGML_TYPE)}")
+        from gguf import GGMLQuantizationType
+
+        if kv_type not in KV_TYPES:
+            raise OptionsError(f"kv_type {kv_type!r}: choose one of {', '.join(KV_TYPES)}")
         if flash_attn not in FLASH_ATTN:
             raise OptionsError(f"flash_attn {flash_attn!r}: choose one of {', '.join(FLASH_ATTN)}")
         self.model, self.n_batch = model, n_batch
@@ -109,7 +115,7 @@ class LlamaContext:
         params.n_ctx = n_ctx
         params.n_batch = params.n_ubatch = n_batch
         params.n_threads = params.n_threads_batch = n_threads
-        params.type_k = params.type_v = GGML_TYPE[kv_type]
+        params.type_k = params.type_v = int(GGMLQuantizationType[kv_type.upper()])
         params.flash_attn_type = FLASH_ATTN[flash_attn]
         params.no_perf = True
         self._free = lc.llama_free
@@ -127,11 +133,19 @@ class LlamaContext:
 
         lc.llama_memory_clear(lc.llama_get_memory(self.ptr), True)
 
+    def truncate(self, position: int) -> None:
+        """Forget positions from `position` on: the cache then holds exactly [0, position)."""
+        import llama_cpp as lc
+
+        if not lc.llama_memory_seq_rm(lc.llama_get_memory(self.ptr), 0, position, -1):
+            raise RuntimeError(f"llama.cpp could not cut its cache back to position {position}")
+
     def decode(self, start: int, *, tokens: np.ndarray | None = None, embd: np.ndarray | None = None,
-               logits: str = "last") -> np.ndarray | None:
+               logits: str = "last", copy: bool = True) -> np.ndarray | None:
         """Decode one batch at positions start.. ; returns logits [n_out, vocab] or None.
 
-        `logits` is "last", "all" or "none".
+        `logits` is "last", "all" or "none". With copy=False and one output row the result is a
+        view of llama.cpp's buffer, valid until the next decode (the generation loop's case).
         """
         import llama_cpp as lc
 
@@ -167,8 +181,10 @@ class LlamaContext:
         n_out = int(want.sum())
         vocab = self.model.n_vocab
         first = n - n_out
-        return np.stack([np.ctypeslib.as_array(lc.llama_get_logits_ith(self.ptr, first + i), shape=(vocab,)).copy()
-                         for i in range(n_out)])
+        rows = [np.ctypeslib.as_array(lc.llama_get_logits_ith(self.ptr, first + i), shape=(vocab,)) for i in range(n_out)]
+        if not copy and n_out == 1:
+            return rows[0][None]
+        return np.stack([r.copy() for r in rows])
 
     def close(self) -> None:
         if self.ptr:

@@ -7,6 +7,8 @@ to the previous window's without the words both heard in the overlap.
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,108 +16,101 @@ from typing import Iterator
 
 import numpy as np
 
-from runtime.audio import SAMPLE_RATE, AudioInput, file_info, to_model_rate
-from runtime.errors import AudioError
+from runtime.audio import AudioInput, as_samples, channels_last, file_info, read_file, to_model_rate
+from runtime.errors import AudioError, OptionsError
 
 MAX_WINDOW_S = 30.0  # upstream's serving limit per clip (vLLM DEFAULT_MAX_AUDIO_SECONDS)
 OVERLAP_S = 2.0
 MIN_WINDOW_S = 4.0
-SEAM_MAX_WORDS = 40
-
-# Timestamps as MOSS-Audio writes them, following the prompt: "start_sec - end_sec:" lines in
-# plain decimal seconds, and [MM:SS] / [HH:MM:SS] clock times.
-_RANGE_LINE = re.compile(r"(?m)^(\s*)(\d+(?:\.\d+)?)(\s*[-\u2013]\s*)(\d+(?:\.\d+)?)(\s*:)")
-_CLOCK = re.compile(r"(?<![\d:])(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(\.\d+)?(?![\d:])")
+WORDS_PER_SECOND = 4.0  # fast speech: bounds how many words the overlap can hold
+_WORD = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
-class Window:
+class AudioWindow:
     index: int
     start_s: float
-    samples: np.ndarray  # 16 kHz mono float32
+    samples: np.ndarray  # at the model's rate, mono float32
+    rate: int
 
     @property
     def duration_s(self) -> float:
-        return self.samples.size / SAMPLE_RATE
+        return self.samples.size / self.rate
 
 
-def source_duration_s(audio: AudioInput, sample_rate: int | None = None) -> float:
+def window_size(window: object, fits_s: float) -> float:
+    """'auto' (any case) or a number of seconds, checked; the context's fit bounds it."""
+    if isinstance(window, str) and window.strip().lower() == "auto":
+        return min(MAX_WINDOW_S, fits_s)
+    try:
+        size = float(window)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise OptionsError(f"window {window!r}: give 'auto' or a number of seconds") from None
+    if not math.isfinite(size) or size < MIN_WINDOW_S:
+        raise OptionsError(f"window {window!r}: give 'auto' or a number of seconds of at least {MIN_WINDOW_S:.0f}")
+    return size
+
+
+def source_duration_s(audio: AudioInput, rate: int, sample_rate: int | None = None) -> float:
     """Length without decoding the whole file."""
     if isinstance(audio, (str, Path)):
-        frames, rate = file_info(Path(audio))
-        return frames / rate
-    arr = np.asarray(audio)
-    n = arr.shape[0] if arr.ndim == 1 or arr.shape[0] >= arr.shape[-1] else arr.shape[-1]
-    return n / (sample_rate or SAMPLE_RATE)
+        frames, file_rate = file_info(Path(audio))
+        return frames / file_rate
+    return channels_last(as_samples(audio)).shape[0] / (sample_rate or rate)
 
 
-def iter_windows(audio: AudioInput, window_s: float, overlap_s: float = OVERLAP_S) -> Iterator[Window]:
-    """Windows of `window_s` seconds starting every window_s - overlap_s seconds."""
+def iter_windows(audio: AudioInput, window_s: float, rate: int, overlap_s: float = OVERLAP_S,
+                 min_samples: int = 1) -> Iterator[AudioWindow]:
+    """Windows of `window_s` seconds starting every window_s - overlap_s seconds, at `rate`."""
     if window_s < MIN_WINDOW_S or overlap_s >= window_s / 2:
         raise AudioError(f"window {window_s:.1f} s with overlap {overlap_s:.1f} s: windows need at least "
                          f"{MIN_WINDOW_S:.0f} s and an overlap under half of them")
     hop = window_s - overlap_s
-    total = source_duration_s(audio)
+    total = source_duration_s(audio, rate)
     index, start = 0, 0.0
     while start < total:
         stop = min(total, start + window_s)
-        samples = _read_span(audio, start, stop)
-        if samples is not None:
-            yield Window(index, start, samples)
+        samples = _read_span(audio, start, stop, rate)
+        if samples.size >= min_samples or index == 0:
+            yield AudioWindow(index, start, samples, rate)
         if stop >= total:
             return
         index, start = index + 1, start + hop
 
 
-def _read_span(audio: AudioInput, start_s: float, stop_s: float) -> np.ndarray | None:
-    """One window at 16 kHz; None for a tail too short to be a mel frame."""
+def _read_span(audio: AudioInput, start_s: float, stop_s: float, rate: int) -> np.ndarray:
+    """One window at the model's rate."""
     if isinstance(audio, (str, Path)):
-        import soundfile
-
-        with soundfile.SoundFile(str(audio)) as f:
-            rate = f.samplerate
-            f.seek(int(start_s * rate))
-            block = f.read(int(round((stop_s - start_s) * rate)), dtype="float32", always_2d=True)
+        _, file_rate = file_info(Path(audio))
+        block, _ = read_file(Path(audio), int(start_s * file_rate), int(round((stop_s - start_s) * file_rate)))
     else:
-        block, rate = np.asarray(audio), SAMPLE_RATE
-        block = block[int(start_s * rate) : int(round(stop_s * rate))]
-    if block.shape[0] * SAMPLE_RATE < 160 * rate:
-        return None
-    return to_model_rate(block, rate, f"the audio at {start_s:.1f} s")
+        file_rate = rate
+        block = channels_last(as_samples(audio))[int(start_s * rate) : int(round(stop_s * rate))]
+    return to_model_rate(block, file_rate, rate, f"the audio at {start_s:.1f} s")
 
 
-def shift_timestamps(text: str, offset_s: float) -> str:
-    """Add `offset_s` to the timestamps an answer gives relative to its window."""
-    if offset_s == 0:
-        return text
-
-    def shift_range(m: re.Match) -> str:
-        a, b = float(m.group(2)) + offset_s, float(m.group(4)) + offset_s
-        return f"{m.group(1)}{a:.2f}{m.group(3)}{b:.2f}{m.group(5)}"
-
-    def shift_clock(m: re.Match) -> str:
-        hours = int(m.group(1) or 0)
-        seconds = hours * 3600 + int(m.group(2)) * 60 + int(m.group(3)) + float(m.group(4) or 0) + offset_s
-        h, rest = divmod(seconds, 3600)
-        mm, ss = divmod(rest, 60)
-        frac = f"{ss - int(ss):.{len(m.group(4)) - 1}f}"[1:] if m.group(4) else ""
-        body = f"{int(mm):02d}:{int(ss):02d}{frac}"
-        return f"{int(h):02d}:{body}" if (h or m.group(1)) else body
-
-    return _CLOCK.sub(shift_clock, _RANGE_LINE.sub(shift_range, text))
-
-
-def join_seam(previous: str, following: str, max_words: int = SEAM_MAX_WORDS) -> str:
-    """`following` without its opening words when they repeat the end of `previous`
-    (the overlap was heard twice). Compared case- and punctuation-insensitively."""
-    prev_words, next_words = previous.split(), following.split()
-
-    def norm(words: list[str]) -> list[str]:
-        return [re.sub(r"[^\w]", "", w).lower() for w in words]
-
-    a, b = norm(prev_words[-max_words:]), norm(next_words[:max_words])
-    for k in range(min(len(a), len(b)), 0, -1):
-        if a[-k:] == b[:k] and any(a[-k:]):
-            return " ".join(next_words[k:])
+def join_seam(previous: str, following: str, overlap_s: float = OVERLAP_S) -> str:
+    """`following` without its opening words when they repeat the end of `previous` (the overlap
+    was heard twice). Only a run of at least two words that ends `previous` and starts
+    `following` (one mis-heard word allowed before it), within what the overlap can hold, counts;
+    compared case- and punctuation-insensitively. The rest of `following` keeps its lines."""
+    limit = max(3, math.ceil(overlap_s * WORDS_PER_SECOND))
+    prev_words = _WORD.findall(previous)[-limit:]
+    spans = list(_WORD.finditer(following))[:limit]
+    a, b = _norm(prev_words), _norm([m.group() for m in spans])
+    match = max(difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks(), key=lambda m: m.size)
+    if match.size >= 2 and match.a + match.size == len(a) and match.b <= 1 and any(a[match.a:]):
+        cut = match.b + match.size
+        return following[spans[cut].start():] if cut < len(spans) else ""
     return following
 
+
+def join_windows(previous: str, following: str) -> str:
+    """Window answers one after another: lines stay lines."""
+    if not previous or not following:
+        return previous or following
+    return previous + ("\n" if "\n" in previous or "\n" in following else " ") + following
+
+
+def _norm(words: list[str]) -> list[str]:
+    return [re.sub(r"[^\w]", "", w).lower() for w in words]

@@ -1,242 +1,359 @@
 """Pipeline.load(bundle).ask(audio, question): the one entry most users need.
 
-A Pipeline is safe to share between threads: calls are serialized by a lock (one llama.cpp
-context per pipeline); load one pipeline per worker for parallel requests.
+A Pipeline is safe to share between threads: answers are produced one at a time (one
+llama.cpp context per pipeline). A stream holds the pipeline while it is open; one that the
+same thread leaves open is cancelled when that thread asks again. Load one pipeline per
+worker for parallel requests.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence, Union
+from typing import Hashable, Iterator, Sequence, Union
 
 import numpy as np
 
-from runtime.answer import Result, Stream, ThinkSplitter
-from runtime.audio import SAMPLE_RATE, AudioInput, load_audio
+from runtime.answer import Piece, Result, Stream, ThinkSplitter, Window
+from runtime.audio import AudioInput, load_audio, require_frames
 from runtime.chunks import audio_token_count
 from runtime.decoder import Decoder, DecoderOptions
-from runtime.encoder import Encoder, pick_providers
-from runtime.errors import BundleError, PromptError
-from runtime.longform import MAX_WINDOW_S, iter_windows, join_seam, shift_timestamps, source_duration_s
+from runtime.encoder import Encoder, OrtBackend
+from runtime.errors import AudioError, BundleError, PromptError
+from runtime.longform import iter_windows, join_seam, join_windows, source_duration_s, window_size
+from runtime.loopguard import LoopGuard
 from runtime.manifest import Manifest, load_manifest
 from runtime.mel import log_mel, n_frames
-from runtime.prompt import (TOKENS_PER_SECOND, TRANSCRIBE_QUESTION, Prompt, audio_span_ids, build_prompt,
-                            chat_texts)
+from runtime.placement.plan import Plan, make_plan
+from runtime.prompt import MarkerRule, Prompt, audio_span_ids, build_prompt
+from runtime.rowcache import RowCache, audio_key
 from runtime.sampling import GenerationOptions
+from runtime.segments import shift_timestamps
 
 Audio = Union[AudioInput, Sequence[AudioInput]]
-# Preference when the caller names no variant: smallest decoder that keeps quality, fp32
-# encoder on CPU (fp16 only pays on a GPU).
-DECODER_PREFERENCE = ("q4_k_m", "q5_k_m", "q6_k", "q8_0", "iq4_xs", "f16", "bf16", "f32")
-ENCODER_PREFERENCE = {"cpu": ("fp32", "fp16"), "cuda": ("fp16", "fp32")}
 
 
 class Pipeline:
-    def __init__(self, bundle: Path, manifest: Manifest, encoder: Encoder, decoder: Decoder, device: str,
-                 variants: tuple[str, str], notes: list[str]):
-        self.bundle, self.manifest, self.encoder, self.decoder, self.device = bundle, manifest, encoder, decoder, device
-        self.encoder_name, self.decoder_name = variants
-        self.notes = notes  # one line each: why a GPU was not used, and the like
+    def __init__(self, bundle: Path, manifest: Manifest, encoder: Encoder, decoder: Decoder, plan: Plan,
+                 notes: list[str]):
+        self.bundle, self.manifest, self.encoder, self.decoder, self.plan = bundle, manifest, encoder, decoder, plan
+        self.notes = notes  # one line each: why a GPU or an engine was not used, and the like
+        self.row_cache = RowCache()
         self._lock = threading.Lock()
+        self._holder: tuple[int, weakref.ref] | None = None
 
     @classmethod
     def load(cls, bundle: str | Path, device: str = "auto", *, encoder: str | None = None,
              decoder: str | None = None, threads: int | None = None, n_gpu_layers: int | None = None,
-             n_batch: int = 512, kv_type: str = "f16", flash_attn: str = "auto", verify: bool = True,
+             context: int | None = None, n_batch: int = 512, kv_type: str = "f16", flash_attn: str = "auto",
+             prepack: bool | None = None, repack: bool | None = None, verify: bool = True,
              verbose: bool = False) -> "Pipeline":
-        """Open a bundle. `encoder`/`decoder` name variants in the manifest (default: the best present)."""
-        from devices.plan import plan
-
+        """Open a bundle. `encoder`/`decoder` name variants in the manifest (default: the plan's
+        choice for this machine); `context` caps the decoder positions (default: the device profile's);
+        `prepack`/`repack` trade private weight copies (faster matmuls) for shared, quickly loaded
+        weights (default: the profile's choice; see the README's knobs)."""
         bundle = Path(bundle)
         manifest = load_manifest(bundle, verify=False)
-        chosen = plan(bundle, manifest, device, encoder=encoder, decoder=decoder)
-        device = chosen.device
-        if device == "cuda":
-            pick_providers("cuda")  # an explicit cuda request without CUDA is an error, not a fallback
-        enc = pick_variant(manifest.encoders, chosen.encoder, ENCODER_PREFERENCE[device], "encoder")
-        dec = pick_variant(manifest.decoders, chosen.decoder, DECODER_PREFERENCE, "decoder")
-        used = {manifest.encoders[enc].file, manifest.decoders[dec].file}
-        if manifest.encoders[enc].external_data:
-            used.add(manifest.encoders[enc].external_data)
+        plan = make_plan(bundle, manifest, device, encoder=encoder, decoder=decoder, n_gpu_layers=n_gpu_layers,
+                         context=context, kv_type=kv_type, prepack=prepack, repack=repack)
+        enc, dec = manifest.encoders[plan.encoder], manifest.decoders[plan.decoder]
+        used = {dec.file, enc.file} | {f for f in (enc.external_data, dec.digit_rows) if f}
+        used |= {plan.engine.file} if plan.engine else set()
         manifest = load_manifest(bundle, verify=verify, only=used)
-        encoder_stage = Encoder(bundle / manifest.encoders[enc].file, device, threads=threads, verbose=verbose,
-                                backend=_engine_backend(bundle, manifest, chosen) if device == "cuda" else None)
-        if encoder_stage.width != manifest.model.row_width:
-            raise BundleError(f"{manifest.encoders[enc].file} makes rows of {encoder_stage.width}, the manifest says "
-                              f"{manifest.model.row_width}: the encoder is from a different model")
-        layers = n_gpu_layers if n_gpu_layers is not None else chosen.n_gpu_layers
-        options = DecoderOptions(n_threads=threads, n_gpu_layers=layers, n_batch=n_batch, kv_type=kv_type,
-                                 flash_attn=flash_attn, verbose=verbose)
-        decoder_stage = Decoder(bundle / manifest.decoders[dec].file, manifest.tokens, manifest.model.row_width, options)
-        return cls(bundle, manifest, encoder_stage, decoder_stage, device, (enc, dec), chosen.notes)
+        notes = list(plan.notes)
+        options = DecoderOptions(n_threads=threads, n_gpu_layers=plan.n_gpu_layers, n_batch=n_batch, kv_type=kv_type,
+                                 flash_attn=flash_attn, repack=plan.repack, verbose=verbose)
+        digits = np.load(bundle / dec.digit_rows) if dec.digit_rows else None
+        with ThreadPoolExecutor(1) as side:  # llama.cpp and onnxruntime load in native code, side by side
+            decoding = side.submit(Decoder, bundle / dec.file, manifest.tokens, manifest.model.row_width, plan.context,
+                                   options, digits)
+            try:
+                backend = _engine_backend(bundle, plan, notes, verbose) or OrtBackend(
+                    bundle / enc.file, plan.device, threads, verbose, plan.prepack)
+                encoder_stage = Encoder(backend, manifest.audio)
+                if encoder_stage.width != manifest.model.row_width:
+                    raise BundleError(f"{enc.file} makes rows of {encoder_stage.width}, the manifest says "
+                                      f"{manifest.model.row_width}: the encoder is from a different model")
+            except BaseException:
+                if decoding.exception() is None:
+                    decoding.result().close()
+                raise
+            decoder_stage = decoding.result()
+        return cls(bundle, manifest, encoder_stage, decoder_stage, plan, notes)
+
+    @property
+    def encoder_name(self) -> str:
+        return self.plan.encoder
+
+    @property
+    def decoder_name(self) -> str:
+        return self.plan.decoder
+
+    def close(self) -> None:
+        """Free the decoder's model and context now (they also go with the object)."""
+        with self._turn(None):
+            self.decoder.close()
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # --- stages ------------------------------------------------------------------------------
+    def samples(self, audio: AudioInput, sample_rate: int | None = None) -> np.ndarray:
+        """One clip at the model's rate, mono float32; at least one mel frame long."""
+        rate = self.manifest.audio.sample_rate
+        return require_frames(load_audio(audio, rate, sample_rate=sample_rate), self.manifest.audio.hop_length, rate,
+                              str(audio) if isinstance(audio, (str, Path)) else "the audio")
+
     def encode_audio(self, audio: AudioInput) -> np.ndarray:
-        """Packed rows [n_audio_tokens, hidden * (1 + k)] float32 for one clip (path or 16 kHz array)."""
-        samples = load_audio(audio)
-        return self.encoder.rows(log_mel(samples, self.manifest.mel.n_mels))
+        """Packed rows [n_audio_tokens, hidden * (1 + k)] float32 for one clip (path or array at the model's rate)."""
+        return self.encoder.rows(log_mel(self.samples(audio), self.manifest.audio))
+
+    def token_count(self, n_samples: int) -> int:
+        a = self.manifest.audio
+        return audio_token_count(n_frames(n_samples, a), a.chunk_frames)
+
+    @property
+    def markers(self) -> MarkerRule | None:
+        return MarkerRule.of(self.manifest.prompt, self.manifest.audio)
 
     def prompt(self, token_counts: Sequence[int], question: str) -> Prompt:
-        return build_prompt(self.decoder.tokenize, self.manifest.tokens, token_counts, question,
-                            time_markers=self.manifest.prompt.time_markers, system=self.manifest.prompt.system)
+        return build_prompt(self.decoder.tokenize, self.manifest.tokens, token_counts, question, self.manifest.prompt,
+                            self.markers)
 
     def options(self, **overrides) -> GenerationOptions:
-        """The bundle's shipped generation defaults with the caller's overrides, validated."""
-        return GenerationOptions.from_kwargs(**{**self.manifest.generation, **overrides})
+        """The bundle's generation defaults with the caller's overrides, validated. A bundle that
+        does not sample (do_sample false) is greedy unless the caller asks for a temperature."""
+        defaults = dict(self.manifest.generation.__dict__)
+        if "temperature" in overrides and "do_sample" not in overrides:
+            defaults["do_sample"] = True
+        return GenerationOptions.from_kwargs(**{**defaults, **overrides})
 
-    def max_audio_seconds(self, question: str = TRANSCRIBE_QUESTION, max_new_tokens: int | None = None) -> float:
+    def max_audio_seconds(self, question: str | None = None, max_new_tokens: int | None = None) -> float:
         """The longest single clip whose prompt and answer fit the context."""
-        budget = self._audio_budget(question, max_new_tokens or self.options().max_new_tokens)
-        lo, hi = 0, budget  # largest n audio tokens whose span (with markers) fits the budget
+        budget = self._audio_budget(self._question(question), max_new_tokens or self.options().max_new_tokens)
+        lo, hi = 0, max(0, budget)  # largest n audio tokens whose span (with markers) fits the budget
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if len(audio_span_ids(mid, self.manifest.tokens, self.manifest.prompt.time_markers)) <= budget:
+            if len(audio_span_ids(mid, self.manifest.tokens, self.markers)) <= budget:
                 lo = mid
             else:
                 hi = mid - 1
-        return lo / TOKENS_PER_SECOND
+        return lo / self.manifest.audio.tokens_per_second
+
+    def _question(self, question: str | None) -> str:
+        return self.manifest.prompt.default_question if question is None else question
 
     def _audio_budget(self, question: str, max_new_tokens: int, n_clips: int = 1) -> int:
-        text = sum(len(self.decoder.tokenize(t)) for t in chat_texts(question, n_clips, self.manifest.prompt.system) if t)
+        ids = self.prompt([1] * n_clips, question)
+        text = len(ids) - n_clips * (1 + 2)  # the template and question without the clips' spans
         return self.decoder.context_limit - text - 2 * n_clips - max_new_tokens
 
-    def _check_fits(self, clips: list[AudioInput], question: str, options: GenerationOptions) -> None:
-        seconds = [source_duration_s(c) for c in clips]
-        counts = [audio_token_count(n_frames(int(s * SAMPLE_RATE))) for s in seconds]
-        spans = sum(len(audio_span_ids(n, self.manifest.tokens, self.manifest.prompt.time_markers)) for n in counts)
-        budget = self._audio_budget(question, options.max_new_tokens, len(clips))
-        if spans > budget:
-            if budget <= 0:
-                raise PromptError(f"the question and max_new_tokens={options.max_new_tokens} already fill the "
-                                  f"context ({self.decoder.context_limit} tokens): shorten the question or lower "
-                                  "max_new_tokens")
-            fits = self.max_audio_seconds(question, options.max_new_tokens)
-            raise PromptError(f"{sum(seconds):.1f} s of audio needs {spans} prompt positions; with this question and "
-                              f"max_new_tokens={options.max_new_tokens} the context ({self.decoder.context_limit}) "
-                              f"fits about {fits:.1f} s. Pass window='auto' (CLI: --window auto) to process it in "
-                              "windows, or lower max_new_tokens")
+    def _check_fits(self, seconds: Sequence[float], question: str, options: GenerationOptions) -> None:
+        rate = self.manifest.audio.sample_rate
+        counts = [self.token_count(int(s * rate)) for s in seconds]
+        spans = sum(len(audio_span_ids(n, self.manifest.tokens, self.markers)) for n in counts)
+        budget = self._audio_budget(question, options.max_new_tokens, len(seconds))
+        if spans <= budget:
+            return
+        limit = self.decoder.context_limit
+        if budget <= 0:
+            raise PromptError(f"the question and max_new_tokens={options.max_new_tokens} already fill the context "
+                              f"({limit} tokens): shorten the question or lower max_new_tokens")
+        fits = self.max_audio_seconds(question, options.max_new_tokens)
+        raise PromptError(f"{sum(seconds):.1f} s of audio needs {spans} prompt positions; with this question and "
+                          f"max_new_tokens={options.max_new_tokens} the context ({limit}) fits about {fits:.1f} s. "
+                          "Pass window='auto' (CLI: --window auto) to process it in windows, or lower max_new_tokens")
 
     # --- answers -----------------------------------------------------------------------------
-    def ask(self, audio: Audio, question: str = TRANSCRIBE_QUESTION, *, reasoning: bool = False,
-            window: str | float | None = None, **options) -> "Stream":
-        """Iterate it for the answer's text as it is generated (the <think> part too when
-        reasoning=True); its .result has token ids and timings once the iteration ends.
+    def ask(self, audio: Audio, question: str | None = None, *, reasoning: bool = False,
+            window: str | float | None = None, loop_guard: bool | LoopGuard = False, **options) -> Stream:
+        """Iterate it for the answer's text as it is generated (typed pieces; the <think> part
+        too when reasoning=True); its .result has the whole answer, token ids and timings once
+        the iteration ends. Close it (or use `with`) to stop early.
 
         window='auto' (or seconds) answers long audio window by window; the text of each
-        window then arrives when it is complete, timestamps shifted, seams de-duplicated."""
-        result = Result("", "", [], [], "")
+        window then arrives when it is complete, timestamps shifted, seams de-duplicated.
+        loop_guard stops a generation that repeats itself (finish_reason "loop")."""
+        question = self._question(question)
         opts = self.options(**options)
-        if window is not None:
-            return Stream(self._windowed(audio, question, window, opts, result, reasoning), result)
-        parts = self._stream(audio, question, opts, result)
-        return Stream((text for kind, text in parts if kind == "answer" or reasoning), result)
-
-    def generate(self, audio: Audio, question: str = TRANSCRIBE_QUESTION, *,
-                 window: str | float | None = None, **options) -> Result:
-        opts = self.options(**options)
-        result = Result("", "", [], [], "")
-        if window is not None:
-            result.text = "".join(self._windowed(audio, question, window, opts, result, False)).strip()
-            return result
-        parts = {"answer": [], "reasoning": []}
-        for kind, text in self._stream(audio, question, opts, result):
-            parts[kind].append(text)
-        result.text, result.reasoning = "".join(parts["answer"]).strip(), "".join(parts["reasoning"]).strip()
-        return result
-
-    def _windowed(self, audio: Audio, question: str, window: str | float, options: GenerationOptions,
-                  result: Result, reasoning: bool) -> Iterator[str]:
+        guard = Guard(LoopGuard() if loop_guard is True else (loop_guard or None), threading.Event())
         clips = _as_clips(audio)
-        if len(clips) != 1:
-            raise PromptError("window= takes one clip; ask about several clips without windows")
-        fits = self.max_audio_seconds(question, options.max_new_tokens)
-        size = min(MAX_WINDOW_S, fits) if window == "auto" else float(window)
-        if size > fits:
-            raise PromptError(f"windows of {size:.1f} s do not fit: the context fits about {fits:.1f} s with this "
-                              f"question and max_new_tokens={options.max_new_tokens}")
-        previous = ""
-        for w in iter_windows(clips[0], size):
-            part = Result("", "", [], [], "")
-            pieces = [t for kind, t in self._stream(w.samples, question, options, part) if kind == "answer" or reasoning]
-            text = join_seam(previous, shift_timestamps("".join(pieces).strip(), w.start_s))
-            previous = text
-            result.windows.append({"start_s": round(w.start_s, 3), "duration_s": round(w.duration_s, 3), "text": text})
-            result.token_ids += part.token_ids
-            result.prompt_token_ids, result.stop_reason = part.prompt_token_ids, part.stop_reason
-            for name in ("encode_s", "prefill_s", "prefill_tokens", "decode_s", "decode_tokens"):
-                setattr(result.timings, name, getattr(result.timings, name) + getattr(part.timings, name))
-            if text:
-                yield (" " if w.index else "") + text
+        result = Result()
+        if window is not None:
+            if len(clips) != 1:
+                raise PromptError("window= takes one clip; ask about several clips without windows")
+            size = window_size(window, self.max_audio_seconds(question, opts.max_new_tokens))
+            body = self._windowed(clips[0], size, question, opts, result, guard)
+        else:
+            rate = self.manifest.audio.sample_rate
+            self._check_fits([source_duration_s(c, rate) for c in clips], question, opts)
+            samples = [self.samples(c) for c in clips]
+            body = self._answer(samples, question, opts, result, guard)
+        return self._open(body, result, reasoning, guard.cancelled)
 
-    def _stream(self, audio: Audio, question: str, options: GenerationOptions,
-                result: Result) -> Iterator[tuple[str, str]]:
-        clips = _as_clips(audio)
-        self._check_fits(clips, question, options)
+    def session(self, sample_rate: int | None = None) -> "Session":
+        """Audio fed as it arrives (s.feed(block)), asked about any number of times (s.ask(q)):
+        each finished chunk is encoded and prefilled while later audio is still coming."""
+        from runtime.session import Session
+
+        return Session(self, sample_rate)
+
+    def generate(self, audio: Audio, question: str | None = None, *, window: str | float | None = None,
+                 loop_guard: bool | LoopGuard = False, **options) -> Result:
+        """The whole answer at once: text, reasoning, token ids, segments, timings."""
+        with self.ask(audio, question, window=window, loop_guard=loop_guard, **options) as stream:
+            for _ in stream:
+                pass
+        return stream.result
+
+    def _open(self, body: Iterator[Piece], result: Result, reasoning: bool, cancelled: threading.Event) -> Stream:
+        stream = Stream(None, result, reasoning=reasoning, cancelled=cancelled)
+
+        def run() -> Iterator[Piece]:
+            with self._turn(stream):
+                try:
+                    yield from body
+                except GeneratorExit:
+                    result.finish_reason = "cancelled"
+                    body.close()
+                    raise
+
+        stream._pieces = run()
+        return stream
+
+    @contextmanager
+    def _turn(self, stream: Stream | None) -> Iterator[None]:
+        """One answer at a time. A stream this same thread left open would wait on itself
+        forever: it is cancelled instead."""
+        me = threading.get_ident()
+        holder = self._holder
+        if holder is not None and holder[0] == me:
+            stale = holder[1]()
+            if stale is not None:
+                stale.close()
         with self._lock:
-            t0 = time.perf_counter()
-            samples = [load_audio(c) for c in clips]
-            rows = [self.encoder.rows(log_mel(s, self.manifest.mel.n_mels)) for s in samples]
-            counts = [audio_token_count(n_frames(s.size), self.manifest.mel.chunk_frames) for s in samples]
-            prompt = self.prompt(counts, question)
-            timings = result.timings
-            timings.encode_s = time.perf_counter() - t0
-            result.prompt_token_ids = prompt.ids.tolist()
-            t1 = time.perf_counter()
-            first = True
-            splitter = ThinkSplitter(self.manifest.tokens.think_start, self.manifest.tokens.think_end)
-            eos = set(self.manifest.tokens.eos)
-            for token in self.decoder.generate(prompt, np.concatenate(rows), options):
-                now = time.perf_counter()
-                if first:
-                    timings.prefill_s, timings.prefill_tokens, first = now - t1, len(prompt), False
-                    t2 = now
-                else:
-                    timings.decode_s, timings.decode_tokens = now - t2, len(result.token_ids)
-                result.token_ids.append(token)
-                if token in eos:
-                    result.stop_reason = "eos"
-                    break
-                yield from splitter.feed(token, self.decoder.model.piece(token))
+            self._holder = (me, weakref.ref(stream)) if stream is not None else None
+            try:
+                yield
+            finally:
+                self._holder = None
+
+    def _windowed(self, audio: AudioInput, size: float, question: str, options: GenerationOptions, result: Result,
+                  guard: Guard) -> Iterator[Piece]:
+        rate, hop = self.manifest.audio.sample_rate, self.manifest.audio.hop_length
+        joined = ""
+        for w in iter_windows(audio, size, rate, min_samples=hop):
+            if guard.cancelled.is_set():
+                result.finish_reason = "cancelled"
+                return
+            part = Result()
+            samples = require_frames(w.samples, hop, rate, f"the audio at {w.start_s:.1f} s")
+            pieces = [p for p in self._answer([samples], question, options, part, guard)]
+            text = "".join(p for p in pieces if p.kind == "answer").strip()
+            reasoning = "".join(p for p in pieces if p.kind == "reasoning").strip()
+            text = join_seam(result.windows[-1].text if result.windows else "", shift_timestamps(text, w.start_s))
+            result.windows.append(Window(w.start_s, w.duration_s, text))
+            result.token_ids += part.token_ids
+            result.prompt_token_ids, result.finish_reason = part.prompt_token_ids, part.finish_reason
+            result.timings.add(part.timings)
+            if reasoning:
+                yield Piece(reasoning + "\n", "reasoning")
+            if text:
+                before, joined = joined, join_windows(joined, text)
+                yield Piece(joined[len(before):], "answer")
+
+    def _answer(self, samples: list[np.ndarray], question: str, options: GenerationOptions, result: Result,
+                guard: Guard) -> Iterator[Piece]:
+        t0 = time.perf_counter()
+        keys = [audio_key(s) for s in samples]
+        rows = [self._rows(s, key) for s, key in zip(samples, keys)]
+        prompt = self.prompt([self.token_count(s.size) for s in samples], question)
+        timings = result.timings
+        timings.encode_s = time.perf_counter() - t0
+        result.prompt_token_ids = prompt.ids.tolist()
+        row_keys = [(key, i) for key, r in zip(keys, rows) for i in range(len(r))]
+        yield from self._decode(prompt, np.concatenate(rows), options, result, guard, row_keys)
+
+    def _rows(self, samples: np.ndarray, key: str) -> np.ndarray:
+        """Encoded rows of one clip, from the cache when this audio was encoded before."""
+        rows = self.row_cache.get(key)
+        if rows is None:
+            rows = self.encoder.rows(log_mel(samples, self.manifest.audio))
+            self.row_cache.put(key, rows)
+        return rows
+
+    def _decode(self, prompt: Prompt, rows: np.ndarray, options: GenerationOptions, result: Result,
+                guard: Guard, row_keys: Sequence[Hashable] | None = None) -> Iterator[Piece]:
+        """Generate after `prompt`, recording ids, timings and why it stopped."""
+        tokens = self.manifest.tokens
+        timings = result.timings
+        splitter = ThinkSplitter(tokens.think_start, tokens.think_end, prompt.opens_in_reasoning)
+        eos = set(tokens.eos)
+        t1 = time.perf_counter()
+        result.finish_reason = "length"
+        for i, token in enumerate(self.decoder.generate(prompt, rows, options, row_keys=row_keys)):
+            now = time.perf_counter()
+            if i == 0:
+                timings.prefill_s, timings.prefill_tokens, t2 = now - t1, len(prompt), now
             else:
-                result.stop_reason = ("max_new_tokens" if len(result.token_ids) >= options.max_new_tokens
-                                      else "context")
-            yield from splitter.flush()
+                timings.decode_s, timings.decode_tokens = now - t2, i
+            result.token_ids.append(token)
+            if token in eos:
+                result.finish_reason = "stop"
+                break
+            yield from splitter.feed(token, self.decoder.model.piece(token))
+            stop = guard.stop(result.token_ids)
+            if stop:
+                result.finish_reason = stop
+                break
+        yield from splitter.flush()
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Why a generation stops early: a loop (when guarded), or a cancel() from any thread."""
+
+    loop: LoopGuard | None
+    cancelled: threading.Event
+
+    def stop(self, tokens: list[int]) -> str | None:
+        if self.cancelled.is_set():
+            return "cancelled"
+        return "loop" if self.loop and self.loop.looping(tokens) else None
 
 
 def _as_clips(audio: Audio) -> list[AudioInput]:
-    if isinstance(audio, (str, Path, np.ndarray)):
+    if isinstance(audio, (str, Path, np.ndarray, np.generic)):
         return [audio]
-    clips = list(audio)
+    if isinstance(audio, (list, tuple)) and audio and all(isinstance(x, (int, float, np.number)) for x in audio):
+        return [np.asarray(audio, dtype=np.float32)]  # a plain list of samples is one clip
+    try:
+        clips = list(audio)
+    except TypeError:
+        raise AudioError(f"audio must be a path, an array of samples, or a list of those; got "
+                         f"{type(audio).__name__}") from None
     if not clips:
-        raise ValueError("no audio given")
+        raise AudioError("no audio given: pass a path or an array of samples")
     return clips
 
 
-def _engine_backend(bundle: Path, manifest: Manifest, chosen):
-    """A TensorRT engine built on this GPU model with this TensorRT, else None (onnxruntime)."""
-    from devices.tensorrt import matching_engine
-
-    engine = matching_engine(bundle, manifest.engines, chosen.machine.model)
-    if engine is None:
+def _engine_backend(bundle: Path, plan: Plan, notes: list[str], verbose: bool):
+    """The plan's TensorRT engine as the encoder backend, else None (onnxruntime)."""
+    if plan.engine is None:
         return None
     try:
         from runtime.trt import TensorRTBackend
 
-        return TensorRTBackend(bundle / engine["file"], manifest.mel.n_mels, manifest.model.row_width,
-                               engine["max_chunks"])
+        return TensorRTBackend(bundle / plan.engine.file, verbose)
     except Exception as e:  # a broken engine or CUDA runtime: say so and use onnxruntime
-        chosen.notes.append(f"TensorRT engine {engine['file']} not used ({e}); onnxruntime instead")
+        notes.append(f"TensorRT engine {plan.engine.file} not used ({e}); onnxruntime instead")
         return None
 
-
-def pick_variant(variants: dict, wanted: str | None, preference: Sequence[str], what: str) -> str:
-    if wanted is not None:
-        if wanted not in variants:
-            raise BundleError(f"the bundle has no {what} {wanted!r}; it has {', '.join(sorted(variants))}")
-        return wanted
-    for name in list(preference) + sorted(variants):
-        if name in variants:
-            return name
-    raise BundleError(f"the bundle lists no {what}; re-export it")

@@ -1,41 +1,42 @@
-"""The chat prompt with audio spans and time markers, as upstream's processor builds it."""
+"""The chat prompt with audio spans and time markers, as upstream's processor builds it.
+
+The template, system text, default question and marker cadence come from the manifest.
+The user's question is plain text: it is NFC-normalized (upstream's tokenizer does that
+before BPE) and tokenized without parsing special tokens, so "<|im_end|>" typed by a user
+stays text. It is tokenized together with the template text around it up to the nearest
+control token, as upstream's tokenizer sees that run, so ordinary questions give upstream's ids.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import re
+import unicodedata
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
 from runtime.errors import PromptError
+from runtime.manifest import AudioInfo, PromptInfo, TokenIds
 
-# 16 kHz / hop 160 = 100 mel frames per second; the conv stem divides by 8 -> 12.5 tokens/s.
-TOKENS_PER_SECOND = 12.5
-MARKER_EVERY_SECONDS = 2
-MARKER_EVERY_TOKENS = int(TOKENS_PER_SECOND * MARKER_EVERY_SECONDS)  # 25
-
-SYSTEM_PROMPT = "You are a helpful assistant."
-TRANSCRIBE_QUESTION = "Transcribe the audio."
+Tokenize = Callable[[str, bool], list[int]]  # (text, parse_special) -> ids, no BOS
 
 
 @dataclass(frozen=True)
-class TokenIds:
-    """Ids the prompt and the stop rule need; read from the checkpoint, stored in the manifest."""
+class MarkerRule:
+    """Elapsed-seconds digits every `every_seconds`, placed every int(tokens_per_second * every) rows."""
 
-    audio: int
-    audio_start: int
-    audio_end: int
-    eos: tuple[int, ...]
-    digits: tuple[int, ...]  # ids of "0".."9"
-    think_start: int | None = None
-    think_end: int | None = None
+    every_seconds: int
+    tokens_per_second: float
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def every_tokens(self) -> int:
+        return int(self.tokens_per_second * self.every_seconds)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TokenIds":
-        return cls(**{**d, "eos": tuple(d["eos"]), "digits": tuple(d["digits"])})
+    def of(cls, prompt: PromptInfo, audio: AudioInfo) -> "MarkerRule | None":
+        """The manifest's rule, or None when the model has no time markers."""
+        return cls(prompt.marker_every_seconds, audio.tokens_per_second) if prompt.time_markers else None
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Prompt:
 
     ids: np.ndarray
     audio_rows: np.ndarray
+    opens_in_reasoning: bool = False  # the template pre-fills <think>: the answer starts inside it
 
     @property
     def n_audio(self) -> int:
@@ -53,72 +55,98 @@ class Prompt:
         return len(self.ids)
 
 
-def audio_span_ids(n_tokens: int, tokens: TokenIds, time_markers: bool = True) -> list[int]:
-    """Audio placeholders with the elapsed-seconds digits after every 25 of them.
+def audio_span_ids(n_tokens: int, tokens: TokenIds, markers: MarkerRule | None) -> list[int]:
+    """Audio placeholders with the elapsed-seconds digits after every `every_tokens` of them.
 
-    Markers go at every whole multiple of 2 s up to int(n_tokens / 12.5) inclusive, so a
-    span of exactly 25 tokens ends with the marker "2" (upstream's arithmetic).
+    Markers go at every whole multiple of the cadence up to int(n_tokens / tokens_per_second)
+    inclusive, so a span of exactly 25 tokens (2 s) ends with the marker "2" (upstream's arithmetic).
     """
-    if not time_markers:
+    if markers is None:
         return [tokens.audio] * n_tokens
     ids: list[int] = []
     consumed = 0
-    full_seconds = int(n_tokens / TOKENS_PER_SECOND)
-    for second in range(MARKER_EVERY_SECONDS, full_seconds + 1, MARKER_EVERY_SECONDS):
-        marker_at = (second // MARKER_EVERY_SECONDS) * MARKER_EVERY_TOKENS
+    full_seconds = int(n_tokens / markers.tokens_per_second)
+    for second in range(markers.every_seconds, full_seconds + 1, markers.every_seconds):
+        marker_at = (second // markers.every_seconds) * markers.every_tokens
         ids += [tokens.audio] * (marker_at - consumed)
         consumed = marker_at
         ids += [tokens.digits[int(c)] for c in str(second)]
     return ids + [tokens.audio] * (n_tokens - consumed)
 
 
-def chat_texts(question: str, n_clips: int, system: str = SYSTEM_PROMPT) -> list[str]:
-    """The template's text around the audio spans: n_clips + 1 pieces."""
-    head = f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n"
-    tail = f"\n{question}<|im_end|>\n<|im_start|>assistant\n"
-    return [head] + [""] * (n_clips - 1) + [tail]
+@dataclass(frozen=True)
+class TemplateText:
+    """The template around the audio spans and the question, cut where tokenization must cut."""
+
+    head: str  # before the first clip (special tokens parsed)
+    before_question: str  # after the last clip, up to the question's plain-text run (parsed)
+    question_run: tuple[str, str]  # template text tokenized as plain text with the question, before/after it
+    tail: str  # after the run (parsed)
+    clip_separator: str
+
+    @classmethod
+    def of(cls, info: PromptInfo) -> "TemplateText":
+        head, rest = info.template.replace("{system}", info.system).split("{audio}")
+        pre, post = rest.split("{question}")
+        specials = sorted(info.special_texts, key=len, reverse=True)
+        cut_pre, cut_post = 0, len(post)
+        if specials:
+            pattern = re.compile("|".join(re.escape(s) for s in specials))
+            ends = [m.end() for m in pattern.finditer(pre)]
+            cut_pre = ends[-1] if ends else 0
+            first = pattern.search(post)
+            cut_post = first.start() if first else len(post)
+        return cls(head, pre[:cut_pre], (pre[cut_pre:], post[:cut_post]), post[cut_post:], info.clip_separator)
 
 
-def build_prompt(
-    tokenize: Callable[[str], list[int]],
-    tokens: TokenIds,
-    audio_token_counts: Sequence[int],
-    question: str,
-    *,
-    time_markers: bool = True,
-    system: str = SYSTEM_PROMPT,
-) -> Prompt:
-    """Tokenize the template text between spans (special tokens parsed) and splice the spans in.
+def normalize_question(question: str) -> str:
+    if not isinstance(question, str):
+        raise PromptError(f"the question must be text, got {type(question).__name__}")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PromptError("the question is not valid UTF-8 text (it holds undecodable bytes); pass it as UTF-8") from None
+    return unicodedata.normalize("NFC", question)
 
-    `tokenize` must split on the tokenizer's special tokens, as upstream's does.
-    """
+
+def build_prompt(tokenize: Tokenize, tokens: TokenIds, audio_token_counts: Sequence[int], question: str,
+                 info: PromptInfo, markers: MarkerRule | None) -> Prompt:
+    """Tokenize the template text between spans and splice the spans in."""
     if not audio_token_counts:
         raise PromptError("no audio given: MOSS-Audio prompts need at least one clip")
     if any(n <= 0 for n in audio_token_counts):
         raise PromptError("an audio clip gives no audio tokens; it is too short to be represented")
-    texts = chat_texts(question, len(audio_token_counts), system)
+    text = TemplateText.of(info)
+    question = normalize_question(question)
     ids: list[int] = []
     rows: list[int] = []
+
+    def add_text(piece: str, special: bool) -> list[int]:
+        got = tokenize(piece, special) if piece else []
+        ids.extend(got)
+        rows.extend([-1] * len(got))
+        return got
+
+    add_text(text.head, True)
     next_row = 0
-    for i, text in enumerate(texts):
-        piece = tokenize(text) if text else []
-        ids += piece
-        rows += [-1] * len(piece)
-        if i == len(audio_token_counts):
-            break
-        span = [tokens.audio_start] + audio_span_ids(audio_token_counts[i], tokens, time_markers) + [tokens.audio_end]
-        ids += span
-        rows += _span_rows(span, tokens.audio, next_row)
-        next_row += audio_token_counts[i]
-    return Prompt(ids=np.asarray(ids, dtype=np.int64), audio_rows=np.asarray(rows, dtype=np.int64))
+    for i, count in enumerate(audio_token_counts):
+        if i:
+            add_text(text.clip_separator, True)
+        span = [tokens.audio_start] + audio_span_ids(count, tokens, markers) + [tokens.audio_end]
+        ids.extend(span)
+        for t in span:
+            rows.append(next_row if t == tokens.audio else -1)
+            next_row += t == tokens.audio
+    add_text(text.before_question, True)
+    add_text(text.question_run[0] + question + text.question_run[1], False)
+    tail = add_text(text.tail, True)
+    return Prompt(ids=np.asarray(ids, dtype=np.int64), audio_rows=np.asarray(rows, dtype=np.int64),
+                  opens_in_reasoning=_opens_think(tail, tokens))
 
 
-def _span_rows(span: list[int], audio_id: int, first_row: int) -> list[int]:
-    rows, row = [], first_row
-    for t in span:
-        if t == audio_id:
-            rows.append(row)
-            row += 1
-        else:
-            rows.append(-1)
-    return rows
+def _opens_think(tail: list[int], tokens: TokenIds) -> bool:
+    """A template whose assistant turn pre-fills <think> leaves the answer starting inside it."""
+    if tokens.think_start is None or tokens.think_start not in tail:
+        return False
+    last = len(tail) - 1 - tail[::-1].index(tokens.think_start)
+    return tokens.think_end not in tail[last:]

@@ -1,7 +1,8 @@
 """The encoder's TensorRT backend: an engine from `python -m devices build-engine` on this GPU.
 
 Imported only when such an engine is used; tensorrt and cuda-python come with the `gpu`
-extra (JetPack on Jetson).
+extra (JetPack on Jetson). The engine's own tensor shapes say what it takes and makes, so a
+stale or foreign engine is caught by the same checks as an ONNX graph.
 """
 
 from __future__ import annotations
@@ -16,19 +17,24 @@ from runtime.manifest import ENCODER_INPUTS, ENCODER_OUTPUT
 class TensorRTBackend:
     providers = ["TensorRT"]
 
-    def __init__(self, engine: Path, n_mels: int, width: int, max_chunks: int):
+    def __init__(self, engine: Path, verbose: bool = False):
         import tensorrt as trt
         from cuda.bindings import runtime as cudart
 
         self.trt, self.cudart = trt, cudart
-        logger = trt.Logger(trt.Logger.ERROR)
+        logger = trt.Logger(trt.Logger.INFO if verbose else trt.Logger.ERROR)
         self.engine = trt.Runtime(logger).deserialize_cuda_engine(Path(engine).read_bytes())
+        if self.engine is None:
+            raise RuntimeError(f"TensorRT could not deserialize {Path(engine).name}")
         self.context = self.engine.create_execution_context()
-        self.n_mels, self.width, self.max_chunks = n_mels, width, max_chunks
+        mel_max = self.engine.get_tensor_profile_shape("mel", 0)[2]  # (min, opt, max) shapes of profile 0
+        self.max_chunks, self.n_mels, self.chunk_frames = int(mel_max[0]), int(mel_max[1]), int(mel_max[2])
+        out = self.engine.get_tensor_shape(ENCODER_OUTPUT)  # (-1, chunk tokens, width)
+        self.chunk_tokens, self.width = int(out[1]), int(out[2])
         self.stream = self._check(cudart.cudaStreamCreate())
-        tokens = 50  # 400 frames through the stem
-        sizes = {"mel": max_chunks * n_mels * 400 * 4, "frames": max_chunks * 8, "stem_frames": max_chunks * 8,
-                 ENCODER_OUTPUT: max_chunks * tokens * width * 4}
+        sizes = {"mel": self.max_chunks * self.n_mels * self.chunk_frames * 4, "frames": self.max_chunks * 8,
+                 "stem_frames": self.max_chunks * 8,
+                 ENCODER_OUTPUT: self.max_chunks * self.chunk_tokens * self.width * 4}
         self.buffers = {name: self._check(cudart.cudaMalloc(size)) for name, size in sizes.items()}
         for name, ptr in self.buffers.items():
             self.context.set_tensor_address(name, ptr)
@@ -55,6 +61,9 @@ class TensorRTBackend:
             raise RuntimeError(f"CUDA error {err}")
         return value[0] if value else None
 
-    def __del__(self):
+    def close(self) -> None:
         for ptr in getattr(self, "buffers", {}).values():
             self.cudart.cudaFree(ptr)
+        self.buffers = {}
+
+    __del__ = close

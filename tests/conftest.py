@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.audio import SAMPLE_RATE
+from export.processor import LOG_RANGE, SYSTEM, TEMPLATE, TRANSCRIBE_QUESTION
+from runtime.manifest import AudioInfo, PromptInfo
+
+SAMPLE_RATE = 16_000
+# The released model's front end and prompt, as the manifest records them (export/processor.py).
+AUDIO = AudioInfo(sample_rate=SAMPLE_RATE, n_fft=400, hop_length=160, n_mels=128, log_range=LOG_RANGE,
+                  mel_dtype="bfloat16", chunk_frames=400, chunk_tokens=50)
+PROMPT = PromptInfo(template=TEMPLATE, system=SYSTEM, default_question=TRANSCRIBE_QUESTION,
+                    special_texts=("<|im_end|>", "<|im_start|>"))
 
 # A configuration unlike every shipped size: odd widths, 3-head attention in both towers,
 # output_dim != d_model (so out_proj exists), two DeepStack taps of three encoder layers.
@@ -102,12 +110,13 @@ def small_bundle(small_ckpt, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def small_drift(small_bundle, small_ckpt, tmp_path_factory):
-    """One `python -m quant drift --json` run, shared by the quant tests."""
+    """One `python -m export drift --json` run (the PyTorch reference), shared by the quant tests."""
     import json
     import subprocess
     import sys
 
     out = tmp_path_factory.mktemp("drift") / "drift.json"
-    run = subprocess.run([sys.executable, "-m", "quant", "drift", str(small_bundle), "--checkpoint", str(small_ckpt),
+    run = subprocess.run([sys.executable, "-m", "export", "drift", str(small_bundle), "--checkpoint", str(small_ckpt),
                           "--json", str(out), "--check"], capture_output=True, text=True)
+    assert out.is_file(), run.stderr[-3000:]
     return run, json.loads(out.read_text())

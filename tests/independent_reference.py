@@ -79,10 +79,13 @@ class IndependentMossAudio:
 
     # ---- audio --------------------------------------------------------------------------
     def mel(self, samples):
+        """Upstream's processor: Whisper's features, cast to bfloat16 (MelConfig.mel_dtype)."""
+        import torch
         from transformers import WhisperFeatureExtractor
 
         fe = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, n_fft=400)
-        return fe._np_extract_fbank_features(samples[None].astype(np.float32), device="cpu")[0].astype(np.float64)
+        mel = fe._np_extract_fbank_features(samples[None].astype(np.float32), device="cpu")[0]
+        return torch.from_numpy(np.ascontiguousarray(mel)).to(torch.bfloat16).double().numpy()
 
     def encoder(self, mel):
         """Returns (top [N, out], taps list of [N, out])."""

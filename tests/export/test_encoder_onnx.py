@@ -5,7 +5,7 @@ import pytest
 
 from runtime.encoder import Encoder
 from runtime.mel import log_mel
-from tests.conftest import clip
+from tests.conftest import AUDIO, clip
 
 SECONDS = [0.5, 4.0, 4.01, 9.3]  # one chunk, exactly one, one plus a frame, several
 
@@ -13,7 +13,7 @@ SECONDS = [0.5, 4.0, 4.01, 9.3]  # one chunk, exactly one, one plus a frame, sev
 def compare(reference, encoder, seconds):
     x = clip(seconds, seed=int(seconds * 100))
     expected = reference.audio_rows(x).numpy()
-    got = encoder.rows(log_mel(x))
+    got = encoder.rows(log_mel(x, AUDIO))
     assert got.shape == expected.shape
     cos = float((expected * got).sum() / np.linalg.norm(expected) / np.linalg.norm(got))
     rel = float(np.abs(expected - got).max() / np.abs(expected).max())
@@ -22,52 +22,76 @@ def compare(reference, encoder, seconds):
 
 @pytest.mark.parametrize("seconds", SECONDS)
 def test_fp32_graph(tiny_reference, tiny_bundle, seconds):
-    cos, rel = compare(tiny_reference, Encoder(tiny_bundle / "encoder-fp32.onnx", batch_chunks=2), seconds)
-    # Measured: cosine >= 0.9999998, max relative error <= 8.4e-7.
-    assert cos >= 0.99999 and rel <= 1e-5
+    cos, rel = compare(tiny_reference, Encoder.load(tiny_bundle / "encoder-fp32.onnx", AUDIO, batch_chunks=2), seconds)
+    # Measured (bf16-rounded mel on both sides): cosine >= 0.99999994, max relative error <= 8.2e-6 (9.3 s).
+    assert cos >= 0.9999995 and rel <= 3e-5
 
 
 @pytest.mark.parametrize("seconds", SECONDS)
 def test_fp16_graph(tiny_reference, tiny_bundle, seconds):
-    cos, rel = compare(tiny_reference, Encoder(tiny_bundle / "encoder-fp16.onnx"), seconds)
-    # Measured: cosine >= 0.9999995, max relative error <= 1.1e-3.
-    assert cos >= 0.999 and rel <= 5e-3
+    cos, rel = compare(tiny_reference, Encoder.load(tiny_bundle / "encoder-fp16.onnx", AUDIO), seconds)
+    # Measured: cosine >= 0.9999997, max relative error <= 8.9e-4.
+    assert cos >= 0.999999 and rel <= 2e-3
 
 
 @pytest.mark.parametrize("seconds", SECONDS)
 def test_int8_graph(tiny_reference, tiny_bundle, seconds):
-    cos, rel = compare(tiny_reference, Encoder(tiny_bundle / "encoder-int8.onnx"), seconds)
-    # Measured on this checkpoint: cosine 0.9975 (9.3 s) .. 0.9991; `small`: 0.99944 (quant/encoder.py).
-    assert cos >= 0.995
+    cos, rel = compare(tiny_reference, Encoder.load(tiny_bundle / "encoder-int8.onnx", AUDIO), seconds)
+    # Measured on this checkpoint (AVX2): cosine 0.99992 .. 0.99995, max relative error <= 0.021. INT8 kernels
+    # differ between CPUs (AVX2, VNNI), so the bound leaves 6x room on 1 - cosine.
+    assert cos >= 0.9995 and rel <= 0.06
 
 
 @pytest.mark.parametrize("seconds", [0.5, 9.3])
 def test_unseen_configuration(odd_reference, odd_bundle, seconds):
     """Odd widths, 2 DeepStack taps, output_dim != d_model (out_proj on every tap)."""
-    cos, rel = compare(odd_reference, Encoder(odd_bundle / "encoder-fp32.onnx"), seconds)
-    assert cos >= 0.99999 and rel <= 2e-3
+    cos, rel = compare(odd_reference, Encoder.load(odd_bundle / "encoder-fp32.onnx", AUDIO), seconds)
+    # Measured: cosine >= 0.9999999, max relative error <= 1.03e-5.
+    assert cos >= 0.9999995 and rel <= 3e-5
 
 
 def test_graph_interface(tiny_bundle, tiny_reference):
-    enc = Encoder(tiny_bundle / "encoder-fp32.onnx")
+    enc = Encoder.load(tiny_bundle / "encoder-fp32.onnx", AUDIO)
     inputs = {i.name: (i.shape, i.type) for i in enc.backend.session.get_inputs()}
     assert inputs == {"mel": (["chunks", 128, 400], "tensor(float)"), "frames": (["chunks"], "tensor(int64)"),
                       "stem_frames": (["chunks"], "tensor(int64)")}
     assert enc.width == tiny_reference.config.row_width
     # batching chunks differently must not change the rows
-    mel = log_mel(clip(13.0))
-    np.testing.assert_allclose(Encoder(tiny_bundle / "encoder-fp32.onnx", batch_chunks=1).rows(mel),
-                               Encoder(tiny_bundle / "encoder-fp32.onnx", batch_chunks=8).rows(mel), atol=1e-5)
+    mel = log_mel(clip(13.0), AUDIO)
+    np.testing.assert_allclose(Encoder.load(tiny_bundle / "encoder-fp32.onnx", AUDIO, batch_chunks=1).rows(mel),
+                               Encoder.load(tiny_bundle / "encoder-fp32.onnx", AUDIO, batch_chunks=8).rows(mel),
+                               atol=1e-5)
 
 
-def test_large_graphs_use_external_data(tiny_reference, tmp_path, monkeypatch):
+def test_weights_are_page_aligned_outside_the_graph_and_mapped(tiny_bundle, tmp_path):
+    """onnxruntime maps page-aligned external weights: without prepacking a session holds no copy."""
+    import onnx
+
+    for precision in ("fp32", "fp16", "int8"):
+        graph = onnx.load(str(tiny_bundle / f"encoder-{precision}.onnx"), load_external_data=False)
+        offsets = [int(dict((e.key, e.value) for e in t.external_data)["offset"])
+                   for t in graph.graph.initializer if t.external_data]
+        assert len(offsets) > 20 and all(o % 4096 == 0 for o in offsets), precision
+    code = ("import sys\nfrom runtime.encoder import OrtBackend\n"
+            f"b = OrtBackend(__import__('pathlib').Path({str(tiny_bundle / 'encoder-fp32.onnx')!r}), 'cpu', None, False, "
+            "prepack=False)\n"
+            "maps = open('/proc/self/maps').read()\nprint('encoder-fp32.onnx.data' in maps)\n")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+def test_the_traced_graph_keeps_protobufs_limit(tiny_reference, tmp_path, monkeypatch):
+    """Past 2 GB the traced graph (an intermediate) must put its weights outside too."""
     import export.encoder_onnx as eo
 
     monkeypatch.setattr(eo, "EXTERNAL_DATA_BYTES", 0)
     (tmp_path / "work").mkdir()
-    files = eo.export_encoders(tiny_reference.tower, 128, tmp_path, ("fp32", "fp16", "int8"), tmp_path / "work")
+    files = eo.export_encoders(tiny_reference.tower, 128, tmp_path, ("fp32", "int8"), tmp_path / "work")
+    assert (tmp_path / "work" / "encoder-traced.onnx.data").stat().st_size > 50_000
     for f in files:
         assert f.external_data == f"encoder-{f.precision}.onnx.data", f
-        assert (tmp_path / f.external_data).stat().st_size > 50_000
-        cos, _ = compare(tiny_reference, Encoder(f.path), 4.01)
-        assert cos >= {"fp32": 0.99999, "fp16": 0.999, "int8": 0.99}[f.precision]
+        cos, _ = compare(tiny_reference, Encoder.load(f.path, AUDIO), 4.01)
+        assert cos >= {"fp32": 0.9999995, "int8": 0.9995}[f.precision]  # as measured above

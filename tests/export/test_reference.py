@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from export.checkpoint import Checkpoint
-from runtime.chunks import CHUNK_FRAMES, audio_token_count
+from runtime.chunks import audio_token_count
 from runtime.sampling import GenerationOptions
 from tests.conftest import clip
 from tests.independent_reference import IndependentMossAudio
@@ -26,22 +26,12 @@ def test_reference_agrees_with_independent_implementation(odd_ckpt, odd_referenc
     assert odd_reference.generate(prompt, rows, GREEDY) == ind.greedy(prompt.ids.tolist(), theirs, GREEDY.max_new_tokens)
 
 
-def test_reference_is_deterministic(tiny_reference):
-    x = clip(2.5, seed=5)
-    p1, r1 = tiny_reference.prepare([x], "q")
-    p2, r2 = tiny_reference.prepare([x], "q")
-    assert torch.equal(r1, r2)
-    assert tiny_reference.generate(p1, r1, GREEDY) == tiny_reference.generate(p2, r2, GREEDY)
-    sampled = GenerationOptions(max_new_tokens=8, temperature=1.0, seed=11)
-    assert tiny_reference.generate(p1, r1, sampled) == tiny_reference.generate(p2, r2, sampled)
-
-
 @pytest.mark.parametrize("seconds", [0.01, 0.5, 4.0, 4.01, 9.3])
 def test_rows_per_clip_are_ceil_frames_over_8(tiny_reference, seconds):
     x = clip(seconds)
     frames = x.size // 160
-    assert tiny_reference.audio_rows(x).shape == (audio_token_count(frames), tiny_reference.config.row_width)
-    assert audio_token_count(frames) == -(-frames // 8)
+    assert tiny_reference.audio_rows(x).shape == (audio_token_count(frames, 400), tiny_reference.config.row_width)
+    assert audio_token_count(frames, 400) == -(-frames // 8)
 
 
 def test_stem_frames_reproduce_an_unpadded_lone_chunk(tiny_reference):
@@ -49,7 +39,7 @@ def test_stem_frames_reproduce_an_unpadded_lone_chunk(tiny_reference):
     enc = tiny_reference.tower.audio_encoder
     mel = torch.from_numpy(tiny_reference.mel(clip(0.9, seed=2)))[None]
     n = mel.shape[-1]
-    padded = torch.nn.functional.pad(mel, (0, CHUNK_FRAMES - n))
+    padded = torch.nn.functional.pad(mel, (0, 400 - n))
     with torch.no_grad():
         alone, _ = enc.encode_chunks(mel, torch.tensor([n]))
         narrowed, _ = enc.encode_chunks(padded, torch.tensor([n]), torch.tensor([n]))
@@ -68,7 +58,7 @@ def test_reference_cli_json(tiny_ckpt, tmp_path):
 
     sf.write(tmp_path / "a.wav", clip(1.2), 16000)
     out = subprocess.run([sys.executable, "-m", "export", "reference", str(tiny_ckpt), str(tmp_path / "a.wav"),
-                          "What?", "--json", "--temperature", "0", "--max-new-tokens", "6"],
+                          "-q", "What?", "--json", "--temperature", "0", "--max-new-tokens", "6"],
                          capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
     assert set(result) == {"prompt_token_ids", "token_ids", "text"}

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from runtime.errors import BundleError
-from runtime.manifest import SCHEMA_VERSION, load_manifest
+from runtime.manifest import SCHEMA_VERSION, Manifest, load_manifest
 from runtime.pipeline import Pipeline
 
 
@@ -23,6 +23,43 @@ def test_manifest_round_trip(tiny_bundle):
     assert set(m.encoders) == {"fp32", "fp16", "int8"} and set(m.decoders) == {"f32", "f16", "q8_0"}
     assert set(m.files) == {p.name for p in tiny_bundle.iterdir() if p.name != "manifest.json"}
     assert m.model.row_width == m.model.hidden_size * (1 + m.model.n_deepstack)
+    assert Manifest.from_json(m.to_json()) == m
+
+
+def test_the_manifest_carries_every_fact_the_runtime_uses(tiny_bundle):
+    m = load_manifest(tiny_bundle)
+    assert (m.audio.sample_rate, m.audio.n_fft, m.audio.hop_length, m.audio.n_mels) == (16000, 400, 160, 128)
+    assert (m.audio.chunk_frames, m.audio.chunk_tokens, m.audio.tokens_per_second) == (400, 50, 12.5)
+    assert m.audio.mel_dtype == "bfloat16" and m.audio.log_range == 8.0
+    assert "{audio}" in m.prompt.template and "{question}" in m.prompt.template
+    assert m.prompt.default_question == "Transcribe the audio." and m.prompt.marker_every_seconds == 2
+    assert m.prompt.thinking is False and m.model.context_length == 8192
+    assert (m.expected.reference_dtype, m.expected.reference_device) == ("float32", "cpu")
+    assert m.tokens.think_start is not None
+
+
+def test_unchanged_files_are_not_hashed_again_but_changed_ones_are(bundle_copy, monkeypatch, tmp_path):
+    import os
+
+    import runtime.filehash as fh
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    hashed = []
+    real = fh.sha256_of
+    monkeypatch.setattr(fh, "sha256_of", lambda p: hashed.append(p.name) or real(p))
+    load_manifest(bundle_copy)
+    assert "decoder-f16.gguf" in hashed
+    hashed.clear()
+    load_manifest(bundle_copy)
+    assert hashed == []
+    path = bundle_copy / "decoder-f16.gguf"
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime: only ctime tells
+    with pytest.raises(BundleError, match="sha256 of .*decoder-f16.gguf does not match"):
+        load_manifest(bundle_copy)
 
 
 def test_missing_file(bundle_copy):

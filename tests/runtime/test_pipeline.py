@@ -1,12 +1,17 @@
 """End to end: the bundle through Pipeline against the PyTorch reference."""
 
+import itertools
 import threading
 
 import numpy as np
 import pytest
 
-from runtime.decoder import prompt_runs
+import dataclasses
+
 from runtime.answer import ThinkSplitter
+from runtime.decoder import prompt_runs
+from runtime.errors import OptionsError
+from runtime.manifest import update_manifest
 from runtime.pipeline import Pipeline
 from runtime.sampling import GenerationOptions
 from tests.conftest import clip
@@ -30,7 +35,7 @@ def test_f32_bundle_greedy_equals_reference(exact_pipeline, tiny_reference, seco
     digits = np.isin(prompt.ids, tiny_reference.ckpt.token_ids.digits) & (np.cumsum(prompt.audio_rows >= 0) > 0)
     assert int(digits.sum()) >= markers  # no marker, one-digit and two-digit markers
     assert result.token_ids == expected
-    assert result.stop_reason in ("eos", "max_new_tokens")
+    assert result.finish_reason == ("stop" if len(expected) < 32 else "length")
 
 
 def test_prompt_split_over_many_batches(tiny_bundle, tiny_reference):
@@ -89,10 +94,19 @@ def test_stream_equals_generate_and_reports_timings(tiny_bundle):
     assert t.encode_s > 0 and t.prefill_tok_s > 0 and (t.decode_tok_s > 0 or len(result.token_ids) < 2)
 
 
-def test_defaults_come_from_the_bundle(tiny_bundle):
-    pipe = Pipeline.load(tiny_bundle, device="cpu", decoder="f16")
-    assert pipe.options() == GenerationOptions(max_new_tokens=1024, temperature=1.0, top_k=50, top_p=1.0)
-    with pytest.raises(TypeError, match="temprature"):
+def test_defaults_come_from_the_bundle(tiny_bundle, tmp_path):
+    import shutil
+
+    bundle = tmp_path / "b"
+    shutil.copytree(tiny_bundle, bundle)
+    shipped = dict(max_new_tokens=77, temperature=0.6, top_k=20, top_p=0.9, repetition_penalty=1.1, do_sample=False)
+    update_manifest(bundle, lambda m: dataclasses.replace(
+        m, generation=dataclasses.replace(m.generation, **shipped)))
+    pipe = Pipeline.load(bundle, device="cpu", decoder="f16")
+    assert pipe.options() == GenerationOptions(**shipped)
+    assert pipe.options().greedy  # do_sample false: greedy, as HF generate is
+    assert not pipe.options(temperature=0.8).greedy  # asking for a temperature asks for sampling
+    with pytest.raises(OptionsError, match="temprature"):
         pipe.generate(clip(1.0), QUESTION, temprature=0)
 
 
@@ -124,5 +138,105 @@ def test_think_splitter_separates_reasoning():
     pieces += list(s.feed(7, b"A dog \xe2"))
     pieces += list(s.feed(8, b"\x80\x94 barking"))
     pieces += list(s.flush())
-    assert [p for p in pieces if p[0] == "reasoning"] == [("reasoning", "let me hear")]
-    assert "".join(t for k, t in pieces if k == "answer") == "A dog \u2014 barking"
+    assert [(p.kind, p) for p in pieces if p.kind == "reasoning"] == [("reasoning", "let me hear")]
+    assert "".join(p for p in pieces if p.kind == "answer") == "A dog \u2014 barking"
+
+
+def scripted(pipe, monkeypatch, tokens):
+    """The decoder answers with these tokens whatever it is asked (the plumbing around it is real)."""
+    monkeypatch.setattr(pipe.decoder, "generate", lambda prompt, rows, options, **_: iter(tokens))
+
+
+def test_reasoning_goes_to_reasoning_not_text(tiny_bundle, monkeypatch):
+    pipe = Pipeline.load(tiny_bundle, device="cpu", decoder="q8_0")
+    ids = pipe.manifest.tokens
+    word = pipe.decoder.tokenize("dog", False)
+    scripted(pipe, monkeypatch, [ids.think_start, *word, ids.think_end, *word, ids.eos[0]])
+    stream = pipe.ask(clip(1.0), QUESTION, reasoning=True)
+    pieces = list(stream)
+    assert [kind for kind, _ in itertools.groupby(p.kind for p in pieces)] == ["reasoning", "answer"]
+    assert stream.result.text == "dog" and stream.result.reasoning == "dog"
+    assert stream.result.finish_reason == "stop"
+    hidden = pipe.generate(clip(1.0), QUESTION)
+    assert hidden.text == "dog" and hidden.reasoning == "dog"
+
+
+def test_a_template_that_prefills_think_routes_the_first_tokens_to_reasoning(tiny_bundle, tmp_path, monkeypatch):
+    import shutil
+
+    bundle = tmp_path / "b"
+    shutil.copytree(tiny_bundle, bundle)
+    update_manifest(bundle, lambda m: dataclasses.replace(
+        m, prompt=dataclasses.replace(m.prompt, template=m.prompt.template + "<think>\n")))
+    pipe = Pipeline.load(bundle, device="cpu", decoder="q8_0")
+    ids = pipe.manifest.tokens
+    word = pipe.decoder.tokenize("dog", False)
+    scripted(pipe, monkeypatch, [*word, ids.think_end, *word, ids.eos[0]])
+    result = pipe.generate(clip(1.0), QUESTION)
+    assert result.reasoning == "dog" and result.text == "dog"
+
+
+def test_an_abandoned_stream_does_not_deadlock_the_next_call(tiny_bundle):
+    pipe = Pipeline.load(tiny_bundle, device="cpu", decoder="q8_0")
+    stream = pipe.ask(clip(2.0), QUESTION, temperature=0, max_new_tokens=20)
+    next(iter(stream))  # read one piece, then walk away
+    result = pipe.generate(clip(2.0), QUESTION, temperature=0, max_new_tokens=4)  # same thread: must not hang
+    assert len(result.token_ids) <= 4
+    assert stream.result.finish_reason == "cancelled"
+    with pipe.ask(clip(1.0), QUESTION, max_new_tokens=20) as s:
+        next(iter(s))
+    assert s.result.finish_reason == "cancelled"
+    with Pipeline.load(tiny_bundle, device="cpu", decoder="q8_0") as other:
+        assert other.generate(clip(1.0), QUESTION, max_new_tokens=2).token_ids
+
+
+def test_cancel_from_another_thread_stops_at_the_next_token(tiny_bundle, monkeypatch):
+    """A server thread cancels while a worker thread iterates (a client went away)."""
+    pipe = Pipeline.load(tiny_bundle, device="cpu", decoder="q8_0")
+    word = pipe.decoder.tokenize(" hello", False)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(prompt, rows, options, **_):
+        for i in range(1000):
+            if i == 3:
+                started.set()
+                release.wait(10)
+            yield word[0]
+
+    monkeypatch.setattr(pipe.decoder, "generate", slow)
+    stream = pipe.ask(clip(1.0), QUESTION)
+    reader = threading.Thread(target=lambda: list(stream))
+    reader.start()
+    assert started.wait(10)
+    stream.cancel()
+    release.set()
+    reader.join(10)
+    assert not reader.is_alive()
+    assert stream.result.finish_reason == "cancelled" and len(stream.result.token_ids) == 4
+
+
+def test_loop_guard_stops_a_repeating_answer(tiny_bundle, monkeypatch):
+    pipe = Pipeline.load(tiny_bundle, device="cpu", decoder="q8_0")
+    word = pipe.decoder.tokenize(" thank you.", False)
+    scripted(pipe, monkeypatch, word * 100)
+    guarded = pipe.generate(clip(1.0), QUESTION, loop_guard=True)
+    assert guarded.finish_reason == "loop" and len(guarded.token_ids) < 40
+    scripted(pipe, monkeypatch, word * 100)
+    unguarded = pipe.generate(clip(1.0), QUESTION)  # off by default: upstream's output, whole
+    assert unguarded.finish_reason == "length" and len(unguarded.token_ids) == 100 * len(word)
+
+
+def test_python_api_mistakes_get_our_errors(tiny_bundle):
+    from runtime.errors import AudioError
+
+    pipe = Pipeline.load(tiny_bundle, device="cpu", decoder="q8_0")
+    result = pipe.generate(list(clip(0.5).astype(float)), QUESTION, max_new_tokens=2)  # a plain list of samples
+    assert result.token_ids
+    for bad, error in [(np.float32(0.3), AudioError), ([], AudioError), (object(), AudioError)]:
+        with pytest.raises(error):
+            pipe.generate(bad, QUESTION, max_new_tokens=2)
+    for window in ("AUTO", "Auto"):
+        assert pipe.generate(clip(5.0), QUESTION, window=window, max_new_tokens=2).windows
+    for window in ("nan", float("nan"), "soon", -4):
+        with pytest.raises(OptionsError):
+            pipe.generate(clip(5.0), QUESTION, window=window, max_new_tokens=2)

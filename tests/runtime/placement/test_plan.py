@@ -1,0 +1,61 @@
+import dataclasses
+
+import pytest
+
+import runtime.placement.plan as plan_mod
+from runtime.errors import BundleError, OptionsError
+from runtime.manifest import load_manifest
+from runtime.placement.budget import overheads_gb
+from runtime.placement.detect import Machine
+from runtime.placement.plan import kv_gb, make_plan
+
+CPU = Machine("cpu", "Test CPU", "x86_64", frozenset({"avx2"}), 24.0, 20.0)
+GPU = Machine("gpu", "NVIDIA GeForce RTX 4090", "x86_64", frozenset(), 24.0, 23.0, "8.9", ram_free_gb=30.0)
+
+
+def test_gpu_without_gpu_libraries_falls_back_with_one_line(tiny_bundle, monkeypatch):
+    monkeypatch.setattr(plan_mod, "_missing_gpu_libraries", lambda: "onnxruntime has no CUDA provider")
+    p = make_plan(tiny_bundle, load_manifest(tiny_bundle, verify=False), "auto", machine=GPU)
+    assert p.device == "cpu" and p.n_gpu_layers == 0
+    assert p.notes == ("NVIDIA GeForce RTX 4090 found but onnxruntime has no CUDA provider; running on the CPU",)
+    with pytest.raises(BundleError, match="device='cuda' but onnxruntime has no CUDA provider"):
+        make_plan(tiny_bundle, load_manifest(tiny_bundle, verify=False), "cuda", machine=GPU)
+
+
+def test_the_plan_takes_the_profile_context_and_offload(tiny_bundle, monkeypatch):
+    monkeypatch.setattr(plan_mod, "_missing_gpu_libraries", lambda: "")
+    manifest = load_manifest(tiny_bundle, verify=False)
+    gpu = make_plan(tiny_bundle, manifest, "auto", machine=GPU)
+    assert (gpu.device, gpu.n_gpu_layers, gpu.profile, gpu.context) == ("cuda", -1, "rtx-4090-24gb", 8192)
+    cpu = make_plan(tiny_bundle, manifest, "cpu", machine=CPU, context=1000)
+    assert (cpu.device, cpu.n_gpu_layers, cpu.context, cpu.encoder, cpu.decoder) == ("cpu", 0, 1000, "fp32", "q8_0")
+    assert make_plan(tiny_bundle, manifest, "cpu", machine=CPU, context=10**6).context == 8192  # the model's own
+
+
+def test_memory_check_says_what_would_fit(small_bundle):
+    manifest = load_manifest(small_bundle, verify=False)
+    sizes = {d: manifest.part_bytes("decoder", d) / 1e9 for d in manifest.decoders}
+    fixed = manifest.part_bytes("encoder", "fp32") / 1e9 + kv_gb(manifest, 8192, "f16") + overheads_gb()
+    free = fixed + (sizes["q4_k_m"] + sizes["q8_0"]) / 2  # q4_k_m fits, q8_0 not
+    tight = Machine("cpu", "Small box", "x86_64", frozenset({"avx2"}), 4.0, round(free, 4))
+    with pytest.raises(BundleError, match=r"decoder q8_0 need ~.* GB of RAM .* free on Small box: use decoder='q4_k_m'"):
+        make_plan(small_bundle, manifest, "cpu", decoder="q8_0", machine=tight)
+    assert make_plan(small_bundle, manifest, "cpu", decoder="q4_k_m", machine=tight).decoder == "q4_k_m"
+
+
+def test_the_cpu_path_is_checked_against_ram_not_the_gpus_memory(small_bundle, monkeypatch):
+    """A box whose GPU is full but whose RAM is free runs device='cpu'."""
+    monkeypatch.setattr(plan_mod, "_missing_gpu_libraries", lambda: "")
+    manifest = load_manifest(small_bundle, verify=False)
+    full_gpu = dataclasses.replace(GPU, free_gb=0.001)
+    assert make_plan(small_bundle, manifest, "cpu", machine=full_gpu).device == "cpu"
+    with pytest.raises(BundleError, match="GPU memory"):
+        make_plan(small_bundle, manifest, "cuda", machine=full_gpu)
+
+
+def test_unknown_device_name_and_bad_context(tiny_bundle):
+    manifest = load_manifest(tiny_bundle, verify=False)
+    with pytest.raises(OptionsError, match="choose auto, cpu or cuda"):
+        make_plan(tiny_bundle, manifest, "tpu", machine=CPU)
+    with pytest.raises(OptionsError, match="context must be at least 1"):
+        make_plan(tiny_bundle, manifest, "cpu", machine=CPU, context=0)

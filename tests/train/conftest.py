@@ -1,0 +1,43 @@
+"""A recipe small enough for seconds: a handful of clips, a tiny model, a few steps."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+
+def require_espeak() -> None:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed: apt-get install espeak-ng")
+
+
+def small_recipe(steps: int = 40):
+    from train.data import DataConfig
+    from train.evalset import EvalSetConfig
+    from train.recipe import RecipeConfig, TrainConfig
+
+    return RecipeConfig(
+        seed=3,
+        data=DataConfig(seed=3, single={"en": 8, "de": 2, "fr": 2}, multi={"en": 2}, workers=1),
+        train=TrainConfig(steps=steps, lr=3e-3, warmup=4, budget_frames=3000, max_batch=4, curriculum=0.2,
+                          log_every=5),
+        audio=dict(d_model=64, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=128,
+                   downsample_hidden_size=8, output_dim=64, deepstack_encoder_layer_indexes=[0, 1]),
+        text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+                  num_key_value_heads=1, head_dim=32, max_position_embeddings=1024),
+        adapter_hidden_size=64, bpe_size=300, dtype="float32",
+        evalset=EvalSetConfig(seed=5, transcribe={"en": 2}, language=1, timestamps={"en": 1}),
+        threads=1,
+    )
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """(folder, train_info) of one small recipe run."""
+    require_espeak()
+    from train.recipe import run
+
+    root = tmp_path_factory.mktemp("recipe")
+    info = run(small_recipe(), root / "model", root / "cache", log=lambda m: None)
+    return root / "model", info

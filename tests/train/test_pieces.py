@@ -1,0 +1,114 @@
+"""Texts, voices, clip composition, evaluation sets and scoring."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from train.speech import SAMPLE_RATE
+from tests.train.conftest import require_espeak
+from train.score import Span, edits, normalize_text, parse_segments, summarize, timestamp_error
+from train.tasks import compose, timestamp_answer
+from runtime import DEMO_TEXT
+from train.texts import LANGUAGES, is_demo, is_heldout, sentences
+from train.voices import Voice
+
+
+def test_training_and_heldout_texts_are_disjoint():
+    for lang in LANGUAGES:
+        train = {normalize_text(s.text) for s in sentences(0, lang, 400, heldout=False)}
+        held = {normalize_text(s.text) for s in sentences(0, lang, 60, heldout=True)}
+        assert not train & held
+        assert all(not is_heldout(t) for t in train) and all(is_heldout(t) for t in held)
+
+
+def test_demo_sentence_is_never_a_training_text():
+    assert is_demo(DEMO_TEXT) and is_demo("the QUICK brown fox, jumps!")
+    assert not any(is_demo(s.text) for s in sentences(0, "en", 2000, heldout=False))
+
+
+def test_sentences_are_deterministic_per_seed():
+    assert sentences(5, "de", 20, heldout=False) == sentences(5, "de", 20, heldout=False)
+    assert sentences(5, "de", 20, heldout=False) != sentences(6, "de", 20, heldout=False)
+
+
+def test_voice_parse():
+    assert Voice.parse("en-us+f3:160:40") == Voice("en-us", "f3", 160, 40)
+    assert Voice.parse("de").espeak_voice == "de"
+    with pytest.raises(ValueError, match="SPEED"):
+        Voice.parse("en-us:fast")
+
+
+def _burst(seconds: float, lead: float, tail: float) -> np.ndarray:
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    tone = 0.5 * np.sin(2 * np.pi * 200 * t).astype(np.float32)
+    return np.concatenate([np.zeros(int(lead * SAMPLE_RATE), np.float32), tone,
+                           np.zeros(int(tail * SAMPLE_RATE), np.float32)])
+
+
+def test_compose_marks_speech_onsets_not_file_boundaries():
+    rng = np.random.default_rng(0)
+    samples, segs = compose([("One.", _burst(1.0, 0.3, 0.2)), ("Two.", _burst(0.5, 0.25, 0.4))], rng)
+    assert [s.text for s in segs] == ["One.", "Two."]
+    assert segs[0].end - segs[0].start == pytest.approx(1.0, abs=0.011)
+    assert segs[1].end - segs[1].start == pytest.approx(0.5, abs=0.011)
+    assert 0.3 - 0.01 <= segs[1].start - segs[0].end <= 1.0 + 0.01  # the pause drawn, not espeak's padding
+    assert samples.size / SAMPLE_RATE > segs[1].end
+    assert timestamp_answer(segs) == f"[{segs[0].start:.2f}]One.[{segs[0].end:.2f}][{segs[1].start:.2f}]Two.[{segs[1].end:.2f}]"
+
+
+def test_parse_segments_and_timestamp_error():
+    text = "[0.00]Hello there.[1.25][1.60]It is 7:30 [sharp].[3.05]"
+    assert parse_segments(text) == [Span(0.0, 1.25, "Hello there."), Span(1.6, 3.05, "It is 7:30 [sharp].")]
+    true = [Span(0.1, 1.2, "a"), Span(1.6, 3.0, "b")]
+    err, n = timestamp_error(parse_segments(text), true, duration=4.0)
+    assert n == 4 and err == pytest.approx(0.1 + 0.05 + 0.0 + 0.05)
+    err, n = timestamp_error(parse_segments("[0.10]a[1.20]"), true, duration=4.0)  # one missing
+    assert n == 4 and err == pytest.approx(8.0)
+    err, n = timestamp_error([], true, duration=4.0)
+    assert n == 4 and err == pytest.approx(16.0)
+
+
+def test_summarize():
+    items = [
+        dict(task="transcribe", language="English", answer="The cat, sat.", prediction="the cat sat"),
+        dict(task="transcribe", language="English", answer="A dog.", prediction="a dig"),
+        dict(task="transcribe", language="German", answer="Ein Hund.", prediction="ein hund"),
+        dict(task="language", language="German", answer="German", prediction="German"),
+        dict(task="language", language="French", answer="French", prediction="Spanish"),
+        dict(task="timestamps", language="English", answer="", prediction="[0.00]a b[1.00]", seconds=2.0,
+             segments=[dict(start=0.2, end=1.0, text="a b")]),
+    ]
+    s = summarize(items)
+    assert s["cer_en"] == pytest.approx(1 / (len("the cat sat") + len("a dog")))
+    assert s["wer_en"] == pytest.approx(1 / 5)
+    assert s["cer_all"] == pytest.approx(1 / (len("the cat sat") + len("a dog") + len("ein hund")))
+    assert s["language_accuracy"] == 0.5
+    assert s["timestamp_mae_s"] == pytest.approx(0.1) and s["timestamp_segment_count_accuracy"] == 1.0
+    assert edits("Hello, World!", "hello world") == (0, 11, 0, 2)
+
+
+def test_custom_evalset(tmp_path):
+    require_espeak()
+    import soundfile as sf
+
+    from train.evalset import custom_items, read_evalset, read_sentences, write_evalset
+
+    src = tmp_path / "s.txt"
+    src.write_text("The sun is warm.\nWe eat bread.\nde\tDas ist gut.\n")
+    items = custom_items(read_sentences(src), [Voice("en-us", "f4", 150, 60), Voice("de", "m6", 170, 40)])
+    write_evalset(tmp_path / "set", items, None)
+    lines = read_evalset(tmp_path / "set")
+    assert {x["task"] for x in lines} == {"transcribe", "language", "timestamps"}
+    assert len(lines) == 3 * 2 + 1
+    for x in lines:
+        samples, rate = sf.read(str(tmp_path / "set" / x["audio"]))
+        assert rate == 16000 and samples.ndim == 1
+        if x["task"] == "timestamps":
+            assert parse_segments(x["answer"]) == [Span(s["start"], s["end"], s["text"]) for s in x["segments"]]
+            assert x["voice"]["name"] == "en-us"
+    with pytest.raises(ValueError, match="no voice given"):
+        custom_items(read_sentences(src), [Voice("en-us")])
+    assert json.loads(json.dumps(lines[0]))["question"] == "Transcribe the audio."

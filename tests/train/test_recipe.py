@@ -1,0 +1,85 @@
+"""The real recipe, shrunk: loss finite and falling, the folder loads, exports, and the
+training model computes what the PyTorch reference computes from the written weights."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from tests.train.conftest import small_recipe
+
+
+def test_loss_is_finite_and_falls(trained):
+    _, info = trained
+    ce = [h["ce"] for h in info["history"]]
+    assert all(np.isfinite(ce)) and all(np.isfinite([h["ctc"] for h in info["history"]]))
+    assert ce[-1] < 0.7 * ce[0], ce
+
+
+def test_folder_loads_and_exports(trained, tmp_path):
+    from export.bundle import ExportOptions, export_bundle
+    from export.checkpoint import Checkpoint
+
+    folder, _ = trained
+    ckpt = Checkpoint.open(folder)
+    assert ckpt.token_ids.audio_start != ckpt.token_ids.audio
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "vocab.json", "merges.txt",
+                 "tokenizer_config.json", "processor_config.json", "generation_config.json", "eval/eval.jsonl"):
+        assert (folder / name).is_file(), name
+    manifest = export_bundle(folder, tmp_path / "bundle", ExportOptions(encoder=("fp32",), decoder=("f32",),
+                                                                          expected=False, imatrix=False))
+    assert "f32" in manifest.decoders
+
+
+def test_training_model_matches_reference(trained):
+    """Same weights, same prompt: the batched training forward equals MossAudioReference's logits."""
+    from export.checkpoint import Checkpoint
+    from export.config import ModelConfig
+    from export.reference import MossAudioReference
+    from train.batches import Examples, PromptSpec, alphabet
+    from train.data import build_store
+    from train.model import TrainableMossAudio
+
+    folder, _ = trained
+    ckpt = Checkpoint.open(folder)
+    ref = MossAudioReference(ckpt)
+    model = TrainableMossAudio(ModelConfig.from_dict(json.loads((folder / "config.json").read_text())), 8)
+    state = {("tower." + n if n.startswith(("audio_", "deepstack_")) else n): ckpt.tensor(n).float()
+             for n in ckpt.weight_files}
+    missing = model.load_state_dict(state, strict=False)
+    assert set(missing.missing_keys) == {"ctc_head.weight", "ctc_head.bias"}
+    model.eval()
+
+    cfg = small_recipe()
+    store = build_store(cfg.data, folder.parent / "cache")
+    vocab = ckpt.tokenizer.get_vocab(with_added_tokens=True)
+    examples = Examples(store, PromptSpec.of_checkpoint(ckpt), vocab["<|im_end|>"], vocab["<|endoftext|>"],
+                        alphabet(store), specaug=None)
+    picks = [0, len(store) - 1]  # a single sentence and a multi-sentence clip, batched together
+    batch = examples.batch(picks, np.random.default_rng(0), tasks=["transcribe", "timestamps"])
+    with torch.no_grad():
+        rows = model.audio_rows(batch.mels)
+        for b, i in enumerate(picks):
+            n = int((batch.audio_rows[b] >= 0).sum())
+            want = ref.tower(store.mel(i))
+            torch.testing.assert_close(rows[b], want, rtol=1e-4, atol=1e-4)
+            prompt = examples.prompt(n, ["transcribe", "timestamps"][b])
+            real = batch.labels[b] != -100
+            last = int(torch.nonzero(real)[-1]) + 1
+            cont = batch.ids[b, len(prompt.ids) : last].tolist()
+            expected = ref.logits(prompt, want, cont)
+            got = _train_logits(model, batch, b, last)
+            torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-3)
+
+
+def _train_logits(model, batch, b, last):
+    """All-position logits of row b from the training forward's decoder path."""
+    captured = {}
+    handle = model.language_model.norm.register_forward_hook(lambda m, i, o: captured.setdefault("h", o))
+    try:
+        model(batch)
+    finally:
+        handle.remove()
+    return model.lm_head(captured["h"][b, :last]).float()

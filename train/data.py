@@ -1,0 +1,120 @@
+"""The training set: sentences spoken by random training voices, composed into single- and
+multi-sentence clips, augmented, turned into features once and cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from export.atomic import atomic_dir
+from export.progress import progress
+from train.augment import AugmentConfig, augment
+from train.features import FeatureStore, mel_bf16
+from train.speech import SAMPLE_RATE, require_espeak, synthesize
+from train.tasks import compose
+from train.texts import LANGUAGES, Sentence, sentences
+from train.voices import random_voice
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    seed: int = 0
+    single: dict = field(default_factory=lambda: {"en": 10000, "de": 1200, "fr": 1200, "es": 1200, "it": 1200})
+    multi: dict = field(default_factory=lambda: {"en": 2200, "de": 150, "fr": 150, "es": 150, "it": 150})
+    sentences_per_multi: tuple[int, int] = (2, 4)
+    augment: AugmentConfig = AugmentConfig()
+    workers: int = 2
+
+    def key(self) -> str:
+        raw = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Job:
+    index: int
+    lang: str
+    texts: tuple[str, ...]
+    seed: int
+    heldout_voice: bool = False
+
+
+def plan_jobs(cfg: DataConfig) -> list[Job]:
+    """Which sentences go into which clip. Texts come from the training side of the split."""
+    jobs: list[Job] = []
+    r = random.Random(cfg.seed)
+    for lang in LANGUAGES:
+        n_single, n_multi = cfg.single.get(lang, 0), cfg.multi.get(lang, 0)
+        lo, hi = cfg.sentences_per_multi
+        counts = [r.randint(lo, hi) for _ in range(n_multi)]
+        singles = sentences(cfg.seed, lang, n_single, heldout=False)
+        shorts = sentences(cfg.seed, lang, sum(counts), heldout=False, short=True)
+        for s in singles:
+            jobs.append(Job(len(jobs), lang, (s.text,), cfg.seed * 1_000_003 + len(jobs)))
+        at = 0
+        for c in counts:
+            texts = tuple(s.text for s in shorts[at : at + c])
+            at += c
+            jobs.append(Job(len(jobs), lang, texts, cfg.seed * 1_000_003 + len(jobs)))
+    return jobs
+
+
+def make_clip(job: Job, aug: AugmentConfig | None) -> tuple[np.ndarray, list, dict]:
+    """(samples, segments, voice dict) for one job; one voice speaks all its sentences."""
+    r = random.Random(job.seed)
+    rng = np.random.default_rng(job.seed)
+    voice = random_voice(r, job.lang, heldout=job.heldout_voice)
+    samples, segments = compose([(t, synthesize(t, voice)) for t in job.texts], rng)
+    if aug is not None:
+        samples = augment(samples, rng, aug)
+    return samples, segments, voice.to_dict()
+
+
+def _features(args: tuple[Job, AugmentConfig]) -> tuple[np.ndarray, dict]:
+    job, aug = args
+    samples, segments, voice = make_clip(job, aug)
+    meta = dict(lang=job.lang, segments=[s.to_dict() for s in segments], voice=voice,
+                seconds=round(samples.size / SAMPLE_RATE, 3))
+    return mel_bf16(samples), meta
+
+
+def build_store(cfg: DataConfig, cache: Path) -> FeatureStore:
+    """Features for every job, from the cache when this exact config was built before."""
+    folder = cache_folder(cfg, cache)
+    if (folder / "meta.json").is_file():
+        return FeatureStore.load(folder)
+    require_espeak()
+    t0 = time.time()
+    jobs = plan_jobs(cfg)
+    with get_context("fork").Pool(cfg.workers) as pool:
+        parts = list(progress(pool.imap(_features, [(j, cfg.augment) for j in jobs], chunksize=32),
+                              total=len(jobs), desc="synthesize"))
+    store = FeatureStore.from_parts(parts)
+    with atomic_dir(folder) as tmp:
+        store.save(tmp)
+        (tmp / "build.json").write_text(json.dumps({"seconds": round(time.time() - t0, 1)}))
+    return FeatureStore.load(folder)
+
+
+def cache_folder(cfg: DataConfig, cache: Path) -> Path:
+    return cache / f"data-{cfg.key()}"
+
+
+def build_seconds(cfg: DataConfig, cache: Path) -> float | None:
+    """How long the cached features took to make (None if unknown)."""
+    path = cache_folder(cfg, cache) / "build.json"
+    return json.loads(path.read_text())["seconds"] if path.is_file() else None
+
+
+def dataset_hours(store: FeatureStore) -> float:
+    return float(store.offsets[-1]) / 100 / 3600
+
+
+__all__ = ["DataConfig", "Job", "Sentence", "build_seconds", "build_store", "dataset_hours", "make_clip", "plan_jobs"]

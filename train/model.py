@@ -1,0 +1,159 @@
+"""The model being trained: export's AudioTower + transformers' Qwen3 + lm_head, batched.
+
+It is the same module tree `export.reference.MossAudioReference` builds (same classes, same
+weight names), so its state dict is the checkpoint. Training-only extras: a CTC head on the
+adapter output (dropped when the checkpoint is written) and batched DeepStack injection
+through forward hooks on LLM layers 0..k-1, exactly where the reference adds the taps.
+
+The CTC head predicts characters, `ctc_upsample` per audio token: audio tokens come at
+12.5 Hz and espeak speaks ~15 characters a second, so character CTC needs more than one
+output per token. Measured here, character CTC leaves its plateau within a few hundred
+steps where CTC over the 1k BPE vocabulary had not after 1200.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from export.config import ModelConfig
+from export.modeling import AudioTower, _downsampled
+from export.reference import qwen3_config
+from runtime.chunks import chunk_lengths
+
+IGNORE = -100
+
+
+@dataclass
+class Batch:
+    """One padded batch. `mels` are per clip [n_mels, T]; the token tensors are [B, L]."""
+
+    mels: list[torch.Tensor]
+    ids: torch.Tensor  # prompt + answer + <|im_end|>, right-padded
+    audio_rows: torch.Tensor  # row index into the clip's audio rows, -1 for token embeddings
+    labels: torch.Tensor  # next-token targets (IGNORE outside the answer)
+    ctc_targets: list[torch.Tensor]  # transcript character ids per clip (empty: no CTC for it)
+
+
+class TrainableMossAudio(nn.Module):
+    def __init__(self, config: ModelConfig, ctc_chars: int, ctc_upsample: int = 3):
+        super().__init__()
+        from transformers import Qwen3Model
+
+        self.config = config
+        self.tower = AudioTower(config)
+        self.language_model = Qwen3Model(qwen3_config(config.text))
+        self.lm_head = nn.Linear(config.text.hidden_size, config.text.vocab_size, bias=False)
+        self.ctc_blank, self.ctc_upsample = ctc_chars, ctc_upsample  # the last class is the blank
+        self.ctc_head = nn.Linear(config.text.hidden_size, ctc_upsample * (ctc_chars + 1))
+        self._init_stem()
+
+    def _init_stem(self) -> None:
+        """Variance-preserving conv stem: with PyTorch's default init the stem's output is ~40x
+        smaller than the sinusoidal positions added to it, and the audio barely shows."""
+        enc = self.tower.audio_encoder
+        for conv in (enc.conv1, enc.conv2, enc.conv3):
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        nn.init.normal_(enc.stem_proj.weight, std=1 / math.sqrt(enc.stem_proj.in_features))
+
+    def checkpoint_state(self) -> dict[str, torch.Tensor]:
+        """Weights under the checkpoint's names (no CTC head)."""
+        out = {}
+        for name, t in self.state_dict().items():
+            if name.startswith("tower."):
+                out[name[len("tower."):]] = t
+            elif name.startswith(("language_model.", "lm_head.")):
+                out[name] = t
+        return out
+
+    # --- audio ---------------------------------------------------------------------------
+    def audio_rows(self, mels: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Packed rows per clip, computed for all chunks of all clips in one encoder batch.
+
+        Per chunk the conv stem sees what the runtime's encoder sees: a lone chunk unpadded
+        (narrowed with stem_frames), the chunks of a longer clip padded to 400 frames.
+        """
+        pieces, frames, stem, owner = [], [], [], []
+        chunk = self.config.audio.chunk_frames
+        for i, mel in enumerate(mels):
+            lengths = chunk_lengths(mel.shape[-1], chunk)
+            for j, n in enumerate(lengths):
+                pieces.append(mel[:, j * chunk : j * chunk + n])
+                frames.append(n)
+                stem.append(n if len(lengths) == 1 else chunk)
+                owner.append(i)
+        width = max(max(stem), max(frames))
+        batch = mels[0].new_zeros((len(pieces), mels[0].shape[0], width))
+        for k, p in enumerate(pieces):
+            batch[k, :, : p.shape[-1]] = p
+        frames_t = torch.tensor(frames)
+        top, taps = self.tower.audio_encoder.encode_chunks(batch, frames_t, torch.tensor(stem))
+        keep = torch.arange(top.shape[1])[None, :] < _downsampled(frames_t)[:, None]
+        packed = self.tower.pack(top[keep], [t[keep] for t in taps])
+        counts = _downsampled(frames_t).tolist()
+        per_clip: list[list[torch.Tensor]] = [[] for _ in mels]
+        for k, part in enumerate(packed.split(counts)):
+            per_clip[owner[k]].append(part)
+        return [torch.cat(p) for p in per_clip]
+
+    # --- decoder -------------------------------------------------------------------------
+    @contextmanager
+    def _deepstack(self, additions: list[torch.Tensor]) -> Iterator[None]:
+        """Add dense [B, L, h] tap tensors (zero off the audio positions) to layer k's output."""
+
+        def hook_for(extra: torch.Tensor):
+            def hook(_module, _inputs, output):
+                if isinstance(output, tuple):
+                    return (output[0] + extra,) + tuple(output[1:])
+                return output + extra
+
+            return hook
+
+        handles = [self.language_model.layers[k].register_forward_hook(hook_for(a)) for k, a in enumerate(additions)]
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        h = self.config.text.hidden_size
+        rows = self.audio_rows(batch.mels)
+        embeds = self.language_model.embed_tokens(batch.ids)
+        mask = batch.audio_rows >= 0
+        b_idx, p_idx = torch.nonzero(mask, as_tuple=True)
+        gathered = torch.cat([rows[b][batch.audio_rows[b][mask[b]]] for b in range(len(rows))])
+        embeds = embeds.index_put((b_idx, p_idx), gathered[:, :h])
+        additions = []
+        for k in range(self.config.n_deepstack):
+            dense = embeds.new_zeros(embeds.shape)
+            additions.append(dense.index_put((b_idx, p_idx), gathered[:, h * (k + 1) : h * (k + 2)]))
+        with self._deepstack(additions):
+            hidden = self.language_model(inputs_embeds=embeds, use_cache=False).last_hidden_state
+        where = batch.labels != IGNORE
+        logits = self.lm_head(hidden[where])
+        ce = F.cross_entropy(logits, batch.labels[where])
+        out = {"ce": ce, "ntok": where.sum()}
+        out["ctc"] = self._ctc(rows, batch.ctc_targets)
+        return out
+
+    def _ctc(self, rows: list[torch.Tensor], targets: list[torch.Tensor]) -> torch.Tensor:
+        h, k, blank = self.config.text.hidden_size, self.ctc_upsample, self.ctc_blank
+        use = [i for i, t in enumerate(targets) if len(t)]
+        if not use:
+            return rows[0].new_zeros(())
+        lengths = torch.tensor([rows[i].shape[0] * k for i in use])
+        main = nn.utils.rnn.pad_sequence([rows[i][:, :h] for i in use])  # [T, B, h]
+        t, b, _ = main.shape
+        logits = self.ctc_head(main).view(t, b, k, blank + 1).permute(0, 2, 1, 3).reshape(t * k, b, blank + 1)
+        tgt = torch.cat([targets[i] for i in use])
+        tlen = torch.tensor([len(targets[i]) for i in use])
+        return F.ctc_loss(F.log_softmax(logits, dim=-1), tgt, lengths, tlen, blank=blank, zero_infinity=True)
