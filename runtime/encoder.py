@@ -103,8 +103,9 @@ class Encoder:
             batch = lengths[first : first + self.batch_chunks]
             out.append(self.run_chunks(mel[:, first * self.audio.chunk_frames :], batch, stem))
         rows = np.concatenate(out, axis=0)
-        # Measured on the trained tiny model: its FP16 graph overflows to inf/NaN on 9 of the 110
-        # evaluation clips, which llama.cpp would turn into confident nonsense; refuse instead.
+        # An all-FP16 graph of the trained tiny model overflowed to inf/NaN on 9 of its 110 evaluation
+        # clips; llama.cpp turns such rows into confident nonsense. The export now keeps the overflowing
+        # MatMuls in FP32 (export/encoder_precisions.py); this guards any other graph that overflows.
         if not np.isfinite(rows).all():
             raise EncoderOverflow("the audio encoder gave non-finite features for this audio (a reduced-precision "
                                   "graph overflowed); use the bundle's fp32 or int8 encoder (encoder=\"fp32\")")
