@@ -72,7 +72,7 @@ def custom_items(lines: list[Sentence], voices: list[Voice], seed: int = 0, time
     language in groups of `timestamp_group` as timestamp clips. Voices rotate per language."""
     r = random.Random(seed)
     by_lang: dict[str, list[Voice]] = {}
-    for lang in {s.lang for s in lines}:
+    for lang in dict.fromkeys(s.lang for s in lines):  # first-seen order: a set's would change with the hash seed
         by_lang[lang] = [v for v in voices if v.name.split("-")[0] == lang]
         if not by_lang[lang]:
             raise ValueError(f"no voice given for language {lang!r}: add one, e.g. --voices {lang}+m3:160:50")

@@ -112,3 +112,18 @@ def test_custom_evalset(tmp_path):
     with pytest.raises(ValueError, match="no voice given"):
         custom_items(read_sentences(src), [Voice("en-us")])
     assert json.loads(json.dumps(lines[0]))["question"] == "Transcribe the audio."
+
+
+def test_custom_items_do_not_depend_on_the_hash_seed():
+    """The second set is rebuilt by every report: its clips (voices, augmentation seeds) must be the same."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from train.evalset import custom_items, read_sentences; from train.voices import Voice; "
+            "from train.__main__ import SECOND_VOICES; from pathlib import Path; "
+            "print(custom_items(read_sentences(Path('train/sets/second_set.txt')), "
+            "[Voice.parse(v) for v in SECOND_VOICES.split(',')], seed=7))")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")]
+    assert runs[0] == runs[1] == runs[2] and "timestamps-" in runs[0]
