@@ -8,7 +8,7 @@ encoder, and transformers' Qwen3 with DeepStack taps added to the outputs of LLM
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -35,6 +35,26 @@ def qwen3_config(t: TextConfig):
     )
     qwen._attn_implementation = "sdpa"
     return qwen
+
+
+@contextmanager
+def layer_outputs_changed(layers, changes: list[Callable[[torch.Tensor], torch.Tensor]]) -> Iterator[None]:
+    """While inside, layer k's hidden-state output goes through changes[k] (DeepStack injection)."""
+
+    def hook_for(change):
+        def hook(_module, _inputs, output):
+            if isinstance(output, tuple):
+                return (change(output[0]),) + tuple(output[1:])
+            return change(output)
+
+        return hook
+
+    handles = [layers[k].register_forward_hook(hook_for(c)) for k, c in enumerate(changes)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 class MossAudioReference(torch.nn.Module):
@@ -92,25 +112,18 @@ class MossAudioReference(torch.nn.Module):
         return self.prompt(counts, question), torch.cat(rows)
 
     # --- decoder ---------------------------------------------------------------------------
-    @contextmanager
-    def _deepstack(self, positions: torch.Tensor, taps: list[torch.Tensor]) -> Iterator[None]:
+    def _deepstack(self, positions: torch.Tensor, taps: list[torch.Tensor]):
         """Add tap k to the output of LLM layer k at the audio positions (upstream's hooks)."""
 
-        def hook_for(tap: torch.Tensor):
-            def hook(_module, _inputs, output):
-                hs = output[0] if isinstance(output, tuple) else output
+        def add(tap: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+            def to(hs: torch.Tensor) -> torch.Tensor:
                 hs = hs.clone()
                 hs[0, positions] = hs[0, positions] + tap.to(hs.dtype)
-                return (hs,) + tuple(output[1:]) if isinstance(output, tuple) else hs
+                return hs
 
-            return hook
+            return to
 
-        handles = [self.language_model.layers[k].register_forward_hook(hook_for(t)) for k, t in enumerate(taps)]
-        try:
-            yield
-        finally:
-            for h in handles:
-                h.remove()
+        return layer_outputs_changed(self.language_model.layers, [add(t) for t in taps])
 
     def _embed(self, prompt: Prompt, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         h = self.config.text.hidden_size

@@ -32,6 +32,13 @@ def measure(bundle: Path, cases: Sequence[Case], decode: Callable[[list[int]], s
     n_tokens = max(len(c.continuation) for c in cases)
     prompts, continuations = [c.prompt for c in cases], [c.continuation for c in cases]
     variants: dict[str, VariantDrift] = {}
+    scored: dict[tuple[str, str], dict] = {}  # the best pairing is scored once, not for both its parts
+
+    def truth(encoder: str, decoder: str) -> dict:
+        if (encoder, decoder) not in scored:
+            scored[encoder, decoder] = _truth(bundle, encoder, decoder, evalset, device)
+        return scored[encoder, decoder]
+
     for name in by_precision(manifest.encoders):
         if only and f"encoder:{name}" not in only:
             continue
@@ -42,7 +49,7 @@ def measure(bundle: Path, cases: Sequence[Case], decode: Callable[[list[int]], s
             kind="encoder", file=manifest.encoders[name].file, bytes=manifest.part_bytes("encoder", name),
             peak_rss_mb=round(out["peak_rss_mb"], 1), paired_with=f"decoder:{best_decoder}",
             **encoder_metrics([c.rows for c in cases], out["rows"]), **greedy_metrics(cases, dec["greedy"], decode),
-            **_truth(bundle, name, best_decoder, evalset, device))
+            **truth(name, best_decoder))
     for name in by_precision(manifest.decoders):
         if only and f"decoder:{name}" not in only:
             continue
@@ -52,7 +59,7 @@ def measure(bundle: Path, cases: Sequence[Case], decode: Callable[[list[int]], s
             kind="decoder", file=manifest.decoders[name].file, bytes=manifest.part_bytes("decoder", name),
             peak_rss_mb=round(out["peak_rss_mb"], 1),
             **decoder_metrics(cases, out["logits"]), **greedy_metrics(cases, out["greedy"], decode),
-            **_truth(bundle, best_encoder, name, evalset, device))
+            **truth(best_encoder, name))
     reference = DriftReference(audio=tuple(c.name for c in cases), greedy_tokens=n_tokens,
                                positions=int(sum(len(c.ref_tokens) for c in cases)),
                                tokens_per_position=int(cases[0].ref_tokens.shape[1]), **source)

@@ -56,12 +56,12 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def add_load_args(p: argparse.ArgumentParser) -> None:
+def add_load_args(p: argparse.ArgumentParser, threads_help: str | None = None) -> None:
     """How Pipeline.load opens the bundle: --device, --encoder, --decoder, --threads, ..."""
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--encoder", help="encoder variant in the bundle (default: the plan's for this machine)")
     p.add_argument("--decoder", help="decoder variant in the bundle, e.g. q4_k_m (default: the plan's)")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=int, help=threads_help)
     p.add_argument("--n-gpu-layers", type=int, help="decoder layers on the GPU (-1: all)")
     p.add_argument("--context", type=int, help="decoder positions to allow (default: the device profile's)")
 

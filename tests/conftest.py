@@ -74,6 +74,21 @@ def tiny_bundle(tiny_ckpt, tmp_path_factory):
     return out
 
 
+@pytest.fixture
+def tampered_bundle(tiny_bundle, tmp_path):
+    """A copy of tiny_bundle whose q8_0 decoder has one byte flipped: same size, so only the
+    sha256 check can tell."""
+    import shutil
+
+    out = tmp_path / "tampered"
+    shutil.copytree(tiny_bundle, out)
+    gguf = out / "decoder-q8_0.gguf"
+    data = bytearray(gguf.read_bytes())
+    data[-1] ^= 0xFF
+    gguf.write_bytes(bytes(data))
+    return out
+
+
 @pytest.fixture(scope="session")
 def odd_bundle(odd_ckpt, tmp_path_factory):
     from export.bundle import ExportOptions, export_bundle
@@ -120,3 +135,20 @@ def small_drift(small_bundle, small_ckpt, tmp_path_factory):
                           "--json", str(out), "--check"], capture_output=True, text=True)
     assert out.is_file(), run.stderr[-3000:]
     return run, json.loads(out.read_text())
+
+
+ENGINES = ("onnxruntime", "llama_cpp", "ray", "fastapi", "uvicorn")
+_CLI_PROBE = ("import sys, runpy\nsys.argv = ['runtime'] + sys.argv[1:]\nrc = 0\n"
+              "try:\n    runpy.run_module('runtime', run_name='__main__')\nexcept SystemExit as e:\n    rc = e.code or 0\n"
+              "sys.stdout.flush()\nsys.stderr.write(f'|rc={rc}|loaded=' + ','.join(m for m in %r if m in sys.modules))\n")
+
+
+def cli_probe(*argv: str):
+    """`python -m runtime ARGV` in a fresh interpreter: (exit code, heavy modules it imported, the run)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _CLI_PROBE % (ENGINES,), *argv], capture_output=True, text=True,
+                         timeout=120)
+    rc, loaded = out.stderr.rsplit("|rc=", 1)[1].split("|loaded=")
+    return int(rc), [m for m in loaded.strip().split(",") if m], out

@@ -13,9 +13,8 @@ steps where CTC over the 1k BPE vocabulary had not after 1200.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import math
 
@@ -25,7 +24,7 @@ from torch import nn
 
 from export.config import ModelConfig
 from export.modeling import AudioTower, _downsampled
-from export.reference import qwen3_config
+from export.reference import layer_outputs_changed, qwen3_config
 from runtime.chunks import chunk_lengths
 
 IGNORE = -100
@@ -105,24 +104,9 @@ class TrainableMossAudio(nn.Module):
         return [torch.cat(p) for p in per_clip]
 
     # --- decoder -------------------------------------------------------------------------
-    @contextmanager
-    def _deepstack(self, additions: list[torch.Tensor]) -> Iterator[None]:
+    def _deepstack(self, additions: list[torch.Tensor]):
         """Add dense [B, L, h] tap tensors (zero off the audio positions) to layer k's output."""
-
-        def hook_for(extra: torch.Tensor):
-            def hook(_module, _inputs, output):
-                if isinstance(output, tuple):
-                    return (output[0] + extra,) + tuple(output[1:])
-                return output + extra
-
-            return hook
-
-        handles = [self.language_model.layers[k].register_forward_hook(hook_for(a)) for k, a in enumerate(additions)]
-        try:
-            yield
-        finally:
-            for h in handles:
-                h.remove()
+        return layer_outputs_changed(self.language_model.layers, [lambda hs, a=a: hs + a for a in additions])
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         h = self.config.text.hidden_size

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from runtime.cli import Parser, add_generation_args, generation_overrides, run_guarded, say
+from runtime.cli import Parser, add_generation_args, add_load_args, generation_overrides, run_guarded, say
 
 LOCAL = "local"  # --ray with no address: a Ray started on this machine for this run
 
@@ -39,12 +39,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="run inputs whose earlier record is an error again")
     p.add_argument("--json-summary", type=Path, help="also write the summary here as JSON")
     add_generation_args(p)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--encoder", help="encoder variant in the bundle (default: the plan's for each machine)")
-    p.add_argument("--decoder", help="decoder variant in the bundle, e.g. q4_k_m (default: the plan's)")
-    p.add_argument("--threads", type=int, help="threads per worker (default: the cores split between workers)")
-    p.add_argument("--n-gpu-layers", type=int, help="decoder layers on the GPU (-1: all)")
-    p.add_argument("--context", type=int, help="decoder positions to allow (default: the device profile's)")
+    add_load_args(p, threads_help="threads per worker (default: the cores split between workers)")
     p.add_argument("--no-loop-guard", action="store_true", help="let a generation that repeats itself run on")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no notes (the summary still)")
     p.add_argument("--verbose", action="store_true", help="library logs and tracebacks")

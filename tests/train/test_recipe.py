@@ -64,14 +64,16 @@ def test_training_model_matches_reference(trained):
         for b, i in enumerate(picks):
             n = int((batch.audio_rows[b] >= 0).sum())
             want = ref.tower(store.mel(i))
-            torch.testing.assert_close(rows[b], want, rtol=1e-4, atol=1e-4)
+            # measured: max abs 2.4e-6 (rows up to 3.9); ~10x for other CPUs' kernels and batch padding
+            torch.testing.assert_close(rows[b], want, rtol=0, atol=3e-5)
             prompt = examples.prompt(n, ["transcribe", "timestamps"][b])
             real = batch.labels[b] != -100
             last = int(torch.nonzero(real)[-1]) + 1
             cont = batch.ids[b, len(prompt.ids) : last].tolist()
             expected = ref.logits(prompt, want, cont)
             got = _train_logits(model, batch, b, last)
-            torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-3)
+            # measured: max abs 1.7e-6 (logits up to 7.1); ~10x as above
+            torch.testing.assert_close(got, expected, rtol=0, atol=3e-5)
 
 
 def _train_logits(model, batch, b, last):

@@ -8,19 +8,14 @@ import sys
 
 import soundfile as sf
 
-from tests.conftest import clip
+from tests.conftest import cli_probe, clip
 from tests.runtime.batch.conftest import batch
 
-LOADED = ("import sys, runpy\nsys.argv = ['runtime'] + sys.argv[1:]\n"
-          "try:\n    runpy.run_module('runtime', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-          "engines = ('onnxruntime', 'llama_cpp', 'ray')\n"
-          "sys.stderr.write('LOADED:' + ','.join(m for m in engines if m in sys.modules))\n")
-
-
 def test_batch_help_and_argument_errors_load_no_engine():
-    for argv in (["batch", "--help"], ["--help"], ["batch", "b", "a.wav", "--out", "r.jsonl", "--workers", "x"]):
-        out = subprocess.run([sys.executable, "-c", LOADED, *argv], capture_output=True, text=True)
-        assert out.stderr.rstrip().endswith("LOADED:"), out.stderr
+    for argv, want in ((["batch", "--help"], 0), (["--help"], 0),
+                       (["batch", "b", "a.wav", "--out", "r.jsonl", "--workers", "x"], 2)):
+        rc, loaded, out = cli_probe(*argv)
+        assert (rc, loaded) == (want, []), out.stderr
     help_text = subprocess.run([sys.executable, "-m", "runtime", "batch", "--help"], capture_output=True, text=True)
     assert "--out" in help_text.stdout and "--ray" in help_text.stdout and "resume" in help_text.stdout
 

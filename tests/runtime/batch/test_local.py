@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -103,14 +102,8 @@ def test_a_finished_run_is_skipped_and_failures_retried_on_request(tiny_bundle, 
     assert records(out) == reference_run
 
 
-def test_a_bundle_that_does_not_load_stops_the_batch_with_one_line(tiny_bundle, audio_dir, tmp_path):
-    broken = tmp_path / "bundle"
-    shutil.copytree(tiny_bundle, broken)
-    gguf = broken / "decoder-q8_0.gguf"
-    data = bytearray(gguf.read_bytes())
-    data[-1] ^= 0xFF  # same size, other bytes: only the sha256 can tell
-    gguf.write_bytes(bytes(data))
-    run = batch(broken, audio_dir, "--out", tmp_path / "r.jsonl", "--workers", "2", *SETTINGS)
+def test_a_bundle_that_does_not_load_stops_the_batch_with_one_line(tampered_bundle, audio_dir, tmp_path):
+    run = batch(tampered_bundle, audio_dir, "--out", tmp_path / "r.jsonl", "--workers", "2", *SETTINGS)
     assert run.returncode == 2, run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith("error: sha256 of")
     assert not (tmp_path / "r.jsonl").exists() or (tmp_path / "r.jsonl").read_text() == ""

@@ -84,14 +84,8 @@ def test_two_actors_on_the_cluster_write_the_same_records_as_local_mode(tiny_bun
     assert f"{N_CLIPS + 2} files (2 failed)" in run.stderr
 
 
-def test_a_bundle_failing_its_sha256_on_a_node_stops_the_run(tiny_bundle, audio_dir, cluster, tmp_path):
-    broken = tmp_path / "bundle"
-    shutil.copytree(tiny_bundle, broken)
-    gguf = broken / "decoder-q8_0.gguf"
-    data = bytearray(gguf.read_bytes())
-    data[-1] ^= 0xFF
-    gguf.write_bytes(bytes(data))
-    run = batch(broken, audio_dir, "--out", tmp_path / "r.jsonl", "--ray", cluster, *SETTINGS,
+def test_a_bundle_failing_its_sha256_on_a_node_stops_the_run(tampered_bundle, audio_dir, cluster, tmp_path):
+    run = batch(tampered_bundle, audio_dir, "--out", tmp_path / "r.jsonl", "--ray", cluster, *SETTINGS,
                 env={**os.environ, **TOKEN_AUTH})
     assert run.returncode == 2, run.stderr[-3000:]
     assert run.stderr.strip().splitlines()[-1].startswith("error: sha256 of")

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
 import pytest
 
+from tests.conftest import cli_probe
 from tests.test_base_install import blocked_env
 
-LOADED = ("import sys, runpy\nsys.argv = ['runtime'] + sys.argv[1:]\n"
-          "try:\n    runpy.run_module('runtime', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-          "sys.stderr.write('LOADED:' + ','.join(m for m in ('onnxruntime', 'llama_cpp', 'fastapi', 'uvicorn') "
-          "if m in sys.modules))\n")
 
 
 def run(*args, env=None):
@@ -23,8 +19,8 @@ def run(*args, env=None):
 
 @pytest.mark.parametrize("argv", [["serve", "--help"], ["serve", "b", "--workers", "x"], ["--help"]])
 def test_help_and_argument_errors_load_no_engine_and_no_server(argv):
-    out = subprocess.run([sys.executable, "-c", LOADED, *argv], capture_output=True, text=True)
-    assert out.stderr.rstrip().endswith("LOADED:"), out.stderr
+    rc, loaded, out = cli_probe(*argv)
+    assert (rc, loaded) == (0 if "--help" in argv else 2, []), out.stderr
     if argv == ["serve", "--help"]:
         assert "/v1/audio/transcriptions" in out.stdout and "--max-upload-mb" in out.stdout
     if argv == ["--help"]:
@@ -49,14 +45,8 @@ def test_without_the_serve_extra_it_says_what_to_install(tiny_bundle, tmp_path):
     assert len(out.stderr.strip().splitlines()) == 1
 
 
-def test_a_bundle_that_fails_to_load_stops_the_server_with_the_reason(tiny_bundle, tmp_path):
+def test_a_bundle_that_fails_to_load_stops_the_server_with_the_reason(tampered_bundle):
     """The port opens at once and the bundle loads behind it; a corrupt file ends the server (exit 2)."""
-    bad = tmp_path / "bundle"
-    shutil.copytree(tiny_bundle, bad)
-    gguf = bad / "decoder-q8_0.gguf"
-    data = bytearray(gguf.read_bytes())
-    data[-10] ^= 1
-    gguf.write_bytes(bytes(data))
-    out = run("serve", bad, "--decoder", "q8_0", "--port", "0")
+    out = run("serve", tampered_bundle, "--decoder", "q8_0", "--port", "0")
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("error: sha256 of") and "Traceback" not in out.stderr
