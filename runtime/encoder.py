@@ -102,14 +102,7 @@ class Encoder:
         for first in range(0, len(lengths), self.batch_chunks):
             batch = lengths[first : first + self.batch_chunks]
             out.append(self.run_chunks(mel[:, first * self.audio.chunk_frames :], batch, stem))
-        rows = np.concatenate(out, axis=0)
-        # An all-FP16 graph of the trained tiny model overflowed to inf/NaN on 9 of its 110 evaluation
-        # clips; llama.cpp turns such rows into confident nonsense. The export now keeps the overflowing
-        # MatMuls in FP32 (export/encoder_precisions.py); this guards any other graph that overflows.
-        if not np.isfinite(rows).all():
-            raise EncoderOverflow("the audio encoder gave non-finite features for this audio (a reduced-precision "
-                                  "graph overflowed); use the bundle's fp32 or int8 encoder (encoder=\"fp32\")")
-        return rows
+        return np.concatenate(out, axis=0)
 
     def run_chunks(self, mel: np.ndarray, lengths: Sequence[int], stem: int) -> np.ndarray:
         """Rows of consecutive chunks starting at mel's first frame; `stem` frames reach the conv stem."""
@@ -120,4 +113,11 @@ class Encoder:
         feeds = {"mel": x, "frames": np.asarray(lengths, dtype=np.int64),
                  "stem_frames": np.full(len(lengths), stem, dtype=np.int64)}
         rows = self.backend.run(feeds)
+        # An all-FP16 graph of the trained tiny model overflowed to inf/NaN on 9 of its 110 evaluation
+        # clips; llama.cpp turns such rows into confident nonsense. The export now keeps the overflowing
+        # MatMuls in FP32 (export/encoder_precisions.py); this guards any other graph (and sessions,
+        # which encode chunk by chunk) against it.
+        if not np.isfinite(rows).all():
+            raise EncoderOverflow("the audio encoder gave non-finite features for this audio (a reduced-precision "
+                                  "graph overflowed); use the bundle's fp32 or int8 encoder (encoder=\"fp32\")")
         return np.concatenate([rows[i, : stem_out_len(n)] for i, n in enumerate(lengths)], axis=0)

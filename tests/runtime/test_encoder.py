@@ -32,3 +32,9 @@ def test_finite_rows_pass_through():
 def test_an_overflowed_graph_is_refused_not_passed_to_the_decoder(poison):
     with pytest.raises(EncoderOverflow, match="fp32 or int8 encoder"):
         Encoder(Backend(poison), AUDIO).rows(np.zeros((AUDIO.n_mels, 900), np.float32))
+
+
+def test_chunk_by_chunk_encoding_is_guarded_too():
+    """Sessions call run_chunks directly as audio arrives."""
+    with pytest.raises(EncoderOverflow):
+        Encoder(Backend(np.nan), AUDIO).run_chunks(np.zeros((AUDIO.n_mels, 400), np.float32), [400], 400)
