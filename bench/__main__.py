@@ -41,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     ckpt, bundle = prepare(spec, args.work)
     setup_s = time.perf_counter() - t0
-    results = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+    results = {"machine": {**_cpu(), "threads": args.threads,
                            "model": spec.size, "setup_s": round(setup_s, 1)}}
     results["encoder"] = encoder.run(ckpt, bundle, spec.clip_seconds, args.threads)
     _table("Encoder: ONNX vs PyTorch reference (CPU)", results["encoder"])
@@ -74,6 +74,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def _cpu() -> dict:
+    """Every figure names the CPU and the ISA flags that decide its speed (BF16/VNNI change PyTorch's)."""
+    from runtime.placement.detect import detect
+
+    m = detect()
+    isa = sorted(f for f in m.cpu_flags if f in ISA_FLAGS)
+    return {"cpu": m.model if m.kind == "cpu" else platform.processor() or platform.machine(), "isa": isa}
+
+
+ISA_FLAGS = {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16",
+             "amx_int8", "asimd", "asimddp", "sve", "i8mm", "bf16"}
 
 
 def _table(title: str, rows: list[dict]) -> None:

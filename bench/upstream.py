@@ -1,12 +1,14 @@
-"""python -m bench.upstream --upstream DIR [--python PY] [--work DIR] [--json OUT]
+"""python -m bench.upstream --upstream DIR [--family moss-audio|moss-music] [--seconds S ...] [--python PY]
+                           [--work DIR] [--json OUT]
 
 How exactly our F32 bundle (ONNX FP32 encoder, F32 GGUF, KV cache f32, flash attention off)
 matches upstream's own PyTorch code, on a synthetic checkpoint of a configuration no shipped
 size has (tests.conftest.ODD_OVERRIDES: odd widths, 3-head attention, output_dim != d_model
 so out_proj exists, two DeepStack taps) and deterministic clips of 0.7 s, 9.3 s and 30 s.
 
-DIR is a checkout of OpenMOSS/MOSS-Audio or its extracted src/ folder; nothing of upstream
-lives in this repository. Upstream runs in a second process under --python (default: this
+DIR is a checkout of OpenMOSS/MOSS-Audio (or, with --family moss-music, of OpenMOSS/MOSS-Music:
+the same architecture under its own class names) or its extracted src/ folder; nothing of
+upstream lives in this repository. Upstream runs in a second process under --python (default: this
 interpreter), which must have the transformers version upstream pins (4.57.1: under
 transformers 5 its encoder indexes a layer output that is no longer a tuple). That process
 runs upstream's code only, plus the driver named below:
@@ -46,7 +48,6 @@ import numpy as np
 SECONDS = (0.7, 9.3, 30.0)
 SEED = 7  # the odd checkpoint's seed in tests/conftest.py
 TARGET = 1e-5  # last-position logits, max relative error
-UPSTREAM_FILES = ("modeling_moss_audio.py", "processing_moss_audio.py", "configuration_moss_audio.py")
 UPSTREAM = "upstream's forward"
 DRIVER = "upstream layers, per-chunk driver"
 
@@ -56,13 +57,16 @@ def main(argv: list[str] | None = None) -> int:
 
     p = Parser(prog="python -m bench.upstream", description=__doc__,
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--upstream", type=Path, help="MOSS-Audio checkout, or its src/ folder (required)")
+    p.add_argument("--upstream", type=Path, help="MOSS-Audio (or MOSS-Music) checkout, or its src/ folder (required)")
+    p.add_argument("--family", choices=["moss-audio", "moss-music"], default="moss-audio",
+                   help="which upstream DIR holds and which the synthetic checkpoint declares")
+    p.add_argument("--seconds", type=float, nargs="+", default=list(SECONDS), help="clip lengths")
     p.add_argument("--python", default=sys.executable,
                    help="interpreter for upstream's side, with the transformers it pins (default: this one)")
     p.add_argument("--work", type=Path, default=Path("work/upstream"), help="checkpoint, bundle and exchange files")
     p.add_argument("--json", type=Path, help="write the results here (default: WORK/upstream.json)")
     p.add_argument("--tokens", type=int, default=24, help="greedy tokens per clip")
-    p.add_argument("--question", default="Transcribe the audio.")
+    p.add_argument("--question", default=None, help="default: the family's own (upstream's default question)")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--child", type=Path, help=argparse.SUPPRESS)  # upstream's side, in the other process
     args = p.parse_args(argv)
@@ -79,21 +83,27 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from tests.conftest import clip
 
-    src = upstream_src(args.upstream)
+    from export.families import BY_NAME
+
+    family = BY_NAME[args.family]
+    args.question = args.question or family.default_question
+    src = upstream_src(args.upstream, family.model_type)
     pin = _transformers_pin(src)
     _check_python(args.python, pin)
     work = args.work.resolve()
-    ckpt, bundle = _prepare(work)
-    np.savez(work / "clips.npz", **{str(s): clip(s) for s in SECONDS})
+    ckpt, bundle = _prepare(work, family)
+    np.savez(work / "clips.npz", **{str(s): clip(s) for s in args.seconds})
     spec = dict(src=str(src), checkpoint=str(ckpt), clips=str(work / "clips.npz"), question=args.question,
-                tokens=args.tokens, out=str(work / "upstream.npz"))
+                tokens=args.tokens, out=str(work / "upstream.npz"), seconds=args.seconds,
+                model_type=family.model_type, architecture=family.architecture)
     (work / "spec.json").write_text(json.dumps(spec, indent=2))
     _call_upstream(args.python, work / "spec.json")
     theirs = dict(np.load(work / "upstream.npz"))
     meta = json.loads(str(theirs.pop("meta")))
-    rows = _compare(theirs, meta, _ours(bundle, args.question, args.tokens))
-    report = dict(upstream=dict(meta["upstream"], path=str(args.upstream), **_source_id(args.upstream, src)),
-                  checkpoint=dict(size="tiny", seed=SEED, overrides=_odd_overrides()),
+    rows = _compare(theirs, meta, _ours(bundle, args.question, args.tokens, args.seconds), args.seconds)
+    report = dict(upstream=dict(meta["upstream"], path=str(args.upstream),
+                                **_source_id(args.upstream, src, family.model_type)),
+                  checkpoint=dict(family=family.name, size="tiny", seed=SEED, overrides=_odd_overrides()),
                   ours=dict(encoder="fp32 (onnxruntime)", decoder="f32", kv_type="f32", flash_attn="off"),
                   question=args.question, target_logits_rel=TARGET, rows=rows)
     _print(report)
@@ -103,10 +113,15 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def upstream_src(folder: Path) -> Path:
+def upstream_files(model_type: str) -> tuple[str, ...]:
+    return tuple(f"{part}_{model_type}.py" for part in ("modeling", "processing", "configuration"))
+
+
+def upstream_src(folder: Path, model_type: str = "moss_audio") -> Path:
     """The folder holding upstream's modeling/processing/configuration files, or a clear error."""
     from runtime.errors import OptionsError
 
+    files = upstream_files(model_type)
     folder = folder.expanduser()
     if not folder.is_dir():
         raise OptionsError(f"--upstream {folder}: no such folder; give a checkout of OpenMOSS/MOSS-Audio or its src/")
@@ -114,10 +129,10 @@ def upstream_src(folder: Path) -> Path:
         raise OptionsError(f"--upstream {folder} is a bare git repository; extract a commit first, e.g. "
                            f"mkdir OUT && git -C {folder} archive COMMIT src pyproject.toml | tar -x -C OUT")
     for candidate in (folder / "src", folder):
-        if all((candidate / f).is_file() for f in UPSTREAM_FILES):
+        if all((candidate / f).is_file() for f in files):
             return candidate.resolve()
-    raise OptionsError(f"--upstream {folder}: no {', '.join(UPSTREAM_FILES)} in it or in its src/; give a checkout "
-                       "of OpenMOSS/MOSS-Audio or its src/ folder")
+    raise OptionsError(f"--upstream {folder}: no {', '.join(files)} in it or in its src/; give a checkout "
+                       "of the family's OpenMOSS repository (MOSS-Audio, MOSS-Music) or its src/ folder")
 
 
 def _transformers_pin(src: Path) -> str | None:
@@ -148,13 +163,13 @@ def _check_python(python: str, pin: str | None) -> None:
                            f"transformers=={pin}) and pass --python VENV/bin/python")
 
 
-def _source_id(given: Path, src: Path) -> dict:
+def _source_id(given: Path, src: Path, model_type: str) -> dict:
     """The git commit of a checkout (when `given` is its top) and the sha256 of upstream's modeling file."""
     run = subprocess.run(["git", "-C", str(given), "rev-parse", "--show-toplevel", "HEAD"], capture_output=True,
                          text=True)
     lines = run.stdout.split()
     own = run.returncode == 0 and Path(lines[0]).resolve() in (given.resolve(), src.parent)
-    digest = hashlib.sha256((src / "modeling_moss_audio.py").read_bytes()).hexdigest()
+    digest = hashlib.sha256((src / upstream_files(model_type)[0]).read_bytes()).hexdigest()
     return dict(commit=lines[1] if own else None, modeling_sha256=digest)
 
 
@@ -164,14 +179,15 @@ def _odd_overrides() -> dict:
     return ODD_OVERRIDES
 
 
-def _prepare(work: Path) -> tuple[Path, Path]:
+def _prepare(work: Path, family) -> tuple[Path, Path]:
     """The odd checkpoint (128 mel bins, n_window 200: what upstream's classes need) and its F32 bundle,
     rebuilt every run so the bundle is always this code's."""
     from export.bundle import ExportOptions, export_bundle
     from export.synth import write_checkpoint
 
     work.mkdir(parents=True, exist_ok=True)
-    ckpt = write_checkpoint(work / "checkpoint-odd", "tiny", seed=SEED, config_overrides=_odd_overrides())
+    ckpt = write_checkpoint(work / "checkpoint-odd", "tiny", seed=SEED, config_overrides=_odd_overrides(),
+                            family=family)
     bundle = work / "bundle-odd"
     export_bundle(ckpt, bundle, ExportOptions(encoder=("fp32",), decoder=("f32",), expected=False))
     return ckpt, bundle
@@ -187,7 +203,7 @@ def _call_upstream(python: str, spec: Path) -> None:
         raise OptionsError(f"upstream's side failed ({python}):\n{run.stderr.strip()[-3000:]}")
 
 
-def _ours(bundle: Path, question: str, tokens: int) -> dict[str, dict]:
+def _ours(bundle: Path, question: str, tokens: int, seconds: list[float]) -> dict[str, dict]:
     """Our runtime on the same clips: prompt ids, mel, packed rows, last-position logits, greedy ids."""
     from runtime.mel import log_mel
     from runtime.pipeline import Pipeline
@@ -195,7 +211,7 @@ def _ours(bundle: Path, question: str, tokens: int) -> dict[str, dict]:
 
     pipe = Pipeline.load(bundle, device="cpu", encoder="fp32", decoder="f32", kv_type="f32", flash_attn="off")
     out = {}
-    for s in SECONDS:
+    for s in seconds:
         x = clip(s)
         rows = pipe.encode_audio(x)
         prompt = pipe.prompt([pipe.token_count(x.size)], question)
@@ -212,10 +228,10 @@ def _max_rel(ref: np.ndarray, got: np.ndarray) -> float | None:
     return float(np.abs(got.astype(np.float64) - ref).max() / np.abs(ref.astype(np.float64)).max())
 
 
-def _compare(theirs: dict[str, np.ndarray], meta: dict, ours: dict[str, dict]) -> list[dict]:
+def _compare(theirs: dict[str, np.ndarray], meta: dict, ours: dict[str, dict], seconds: list[float]) -> list[dict]:
     rows = []
     for variant in meta["variants"]:
-        for s in SECONDS:
+        for s in seconds:
             key, o = f"{variant}/{s}", ours[str(s)]
             row = dict(variant=variant, clip_s=s, audio_tokens=int(o["rows"].shape[0]))
             error = meta["errors"].get(key)
@@ -240,7 +256,7 @@ def _print(report: dict) -> None:
     from quant.report import format_table
 
     u = report["upstream"]
-    print(f"\nupstream: {u['path']} (commit {u['commit'] or 'unknown'}, modeling_moss_audio.py sha256 "
+    print(f"\nupstream: {u['path']} (commit {u['commit'] or 'unknown'}, {u['model_class']}, modeling sha256 "
           f"{u['modeling_sha256'][:12]}), transformers {u['transformers']}, torch {u['torch']}")
     print(f"upstream's encoder: {u['encoder']}")
     if not u["chunked"]:
@@ -273,15 +289,16 @@ def _upstream_side(spec: dict) -> int:
     import torch
     import transformers
 
-    modeling, processing = _import_upstream(Path(spec["src"]))
+    modeling, processing = _import_upstream(Path(spec["src"]), spec["model_type"])
     ckpt = Path(spec["checkpoint"])
-    model, info = modeling.MossAudioModel.from_pretrained(str(ckpt), dtype=torch.float32, output_loading_info=True)
+    model_class = getattr(modeling, spec["architecture"])
+    model, info = model_class.from_pretrained(str(ckpt), dtype=torch.float32, output_loading_info=True)
     bad = {k: v for k, v in info.items() if v}
     if bad:
         raise RuntimeError(f"upstream's model did not take the checkpoint's weights by name: {bad}")
     model.eval()
     ids = json.loads((ckpt / "processor_config.json").read_text())
-    processor = processing.MossAudioProcessor.from_pretrained(
+    processor = getattr(processing, spec["architecture"].replace("Model", "Processor")).from_pretrained(
         str(ckpt), enable_time_marker=True, audio_token_id=ids["audio_token_id"],
         audio_start_id=ids["audio_start_id"], audio_end_id=ids["audio_end_id"])
     encoder = model.audio_encoder
@@ -293,7 +310,7 @@ def _upstream_side(spec: dict) -> int:
     out: dict[str, np.ndarray] = {}
     errors: dict[str, str] = {}
     clips = np.load(spec["clips"])
-    for s in SECONDS:
+    for s in spec["seconds"]:
         inputs = processor(text=spec["question"], audios=[clips[str(s)]], return_tensors="pt")
         inputs["audio_data"] = inputs["audio_data"].to(torch.float32)  # as src/hf_inference.py: to the model's dtype
         inputs["audio_input_mask"] = inputs["input_ids"] == processor.audio_token_id
@@ -315,20 +332,20 @@ def _upstream_side(spec: dict) -> int:
     encoding = (f"chunks of {encoder.chunk_frames} frames (n_window {encoder.n_window}), conv_chunksize "
                 f"{encoder.conv_chunksize}" if chunked else "the whole clip at once (no chunking)")
     meta = dict(upstream=dict(transformers=transformers.__version__, torch=torch.__version__, python=sys.executable,
-                              chunked=chunked, encoder=encoding),
+                              chunked=chunked, encoder=encoding, model_class=spec["architecture"]),
                 variants=list(variants), errors=errors)
     np.savez(spec["out"], meta=np.asarray(json.dumps(meta)), **out)
     return 0
 
 
-def _import_upstream(src: Path) -> tuple[types.ModuleType, types.ModuleType]:
+def _import_upstream(src: Path, model_type: str) -> tuple[types.ModuleType, types.ModuleType]:
     """Upstream's modules, from `src` under the package name its own imports use ("src")."""
     package = types.ModuleType("src")
     package.__path__ = [str(src)]
     sys.modules["src"] = package
-    modeling = importlib.import_module("src.modeling_moss_audio")
+    modeling = importlib.import_module(f"src.modeling_{model_type}")
     sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))  # imported, unused for Whisper mels
-    return modeling, importlib.import_module("src.processing_moss_audio")
+    return modeling, importlib.import_module(f"src.processing_{model_type}")
 
 
 def _per_chunk_features(encoder, chunk: int) -> Callable:

@@ -1,7 +1,7 @@
 """python -m export: turn a checkpoint into a bundle, and the tools around it.
 
   python -m export CHECKPOINT --out BUNDLE [--encoder fp32,fp16] [--decoder f32,f16,q8_0]
-  python -m export synth --size tiny|small|4b|8b --out DIR [--seed S]
+  python -m export synth --size tiny|small|4b|8b --out DIR [--seed S] [--family moss-audio|moss-music]
   python -m export reference CHECKPOINT AUDIO [-q QUESTION] [--max-new-tokens N] [--temperature T] [--json]
   python -m export expected CHECKPOINT --out FILE.npz [--audio A.wav ...]   reference outputs for drift checks
   python -m export drift BUNDLE --checkpoint CKPT [--audio A.wav ...] [--check]   against the PyTorch reference
@@ -44,6 +44,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--size", choices=sorted(SIZES), required=True)
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--seed", type=int, default=0)
+    from export.families import BY_NAME
+
+    s.add_argument("--family", choices=sorted(BY_NAME), default="moss-audio",
+                   help="the model_type and class names config.json declares")
 
     r = sub.add_parser("reference", help="answer with the PyTorch reference")
     r.add_argument("checkpoint")
@@ -107,10 +111,11 @@ def _bundle(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
+    from export.families import BY_NAME
     from export.synth import write_checkpoint
 
-    write_checkpoint(args.out, args.size, seed=args.seed)
-    print(f"wrote {args.size} checkpoint to {args.out}")
+    write_checkpoint(args.out, args.size, seed=args.seed, family=BY_NAME[args.family])
+    print(f"wrote {args.size} {args.family} checkpoint to {args.out}")
     return 0
 
 

@@ -19,7 +19,6 @@ from export.encoder_onnx import ENCODER_PRECISIONS, OPSET, export_encoders
 from export.gguf_quant import QUANT_EMBEDDING_TYPE, QUANT_OUTPUT_TYPE, check_quant_type, quantize_gguf
 from export.imatrix import collect_imatrix
 from export.modeling import load_tower
-from export.processor import FAMILY
 from export.progress import progress
 from export.reference_cases import reference_expected
 from quant.cases import TOP_K
@@ -112,7 +111,7 @@ def export_bundle(checkpoint: str | Path, out: Path, options: ExportOptions = Ex
         t = cfg.text
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
-            model=ModelInfo(family=FAMILY, hidden_size=t.hidden_size, n_deepstack=cfg.n_deepstack,
+            model=ModelInfo(family=cfg.family.name, hidden_size=t.hidden_size, n_deepstack=cfg.n_deepstack,
                             row_width=cfg.row_width, n_layers=t.num_hidden_layers, n_kv_heads=t.num_key_value_heads,
                             head_dim=t.head_dim, vocab_size=t.vocab_size, context_length=t.max_position_embeddings,
                             source=str(checkpoint)),

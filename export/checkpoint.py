@@ -98,7 +98,7 @@ class Checkpoint:
     @cached_property
     def prompt_info(self) -> PromptInfo:
         return processor.prompt_info(self.folder, special_texts(self.tokenizer),
-                                     processor.is_thinking(self.folder, self.source))
+                                     processor.is_thinking(self.folder, self.source), self.config.family)
 
     @cached_property
     def generation(self) -> GenerationDefaults:

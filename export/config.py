@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, replace
 from typing import Any, Mapping
 
+from export.families import MOSS_AUDIO, Family, family_of
 from runtime.chunks import stem_out_len
 from runtime.errors import CheckpointError
 
@@ -59,6 +60,7 @@ class ModelConfig:
     text: TextConfig
     adapter_hidden_size: int
     deepstack_num_inject_layers: int | None
+    family: Family = MOSS_AUDIO
 
     @property
     def n_deepstack(self) -> int:
@@ -79,6 +81,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "ModelConfig":
+        family = family_of(raw)
         for section in ("audio_config", "language_config"):
             if not isinstance(raw.get(section), Mapping):
                 raise CheckpointError(
@@ -101,6 +104,7 @@ class ModelConfig:
             text=text,
             adapter_hidden_size=int(raw.get("adapter_hidden_size", 8192)),
             deepstack_num_inject_layers=None if inject is None else int(inject),
+            family=family,
         )
         config._check()
         return config

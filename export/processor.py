@@ -1,7 +1,7 @@
 """What a checkpoint's processor defines, as the manifest records it: the audio front end and
 chunking, the prompt template and time markers, the generation defaults.
 
-MOSS-Audio's processor hard-codes its chat template and system text; the mel settings and the
+MOSS-Audio's processor (and MOSS-Music's, its copy) hard-codes its chat template and system text; the mel settings and the
 time-marker switch come from processor_config.json, the sampling defaults from
 generation_config.json. Read here once, written into the manifest, never assumed by the runtime.
 """
@@ -12,17 +12,17 @@ import json
 from pathlib import Path
 
 from export.config import ModelConfig
+from export.families import MOSS_AUDIO, Family
 from runtime.chunks import stem_out_len
 from runtime.errors import CheckpointError
 from runtime.manifest import AudioInfo, GenerationDefaults, PromptInfo
 from runtime.sampling import GenerationOptions
 
-FAMILY = "moss-audio"
 # Upstream's default conversation (processing_moss_audio.py): the audio, then the question.
 TEMPLATE = ("<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{audio}\n{question}<|im_end|>\n"
             "<|im_start|>assistant\n")
 SYSTEM = "You are a helpful assistant."
-TRANSCRIBE_QUESTION = "Transcribe the audio."
+TRANSCRIBE_QUESTION = MOSS_AUDIO.default_question
 MARKER_EVERY_SECONDS = 2  # upstream's time_marker_every_seconds
 LOG_RANGE = 8.0  # Whisper's floor: the clip's maximum minus 8 (log10)
 
@@ -51,10 +51,10 @@ def audio_info(folder: Path, config: ModelConfig) -> AudioInfo:
                      mel_dtype="bfloat16", chunk_frames=chunk, chunk_tokens=stem_out_len(chunk))
 
 
-def prompt_info(folder: Path, special_texts: list[str], thinking: bool) -> PromptInfo:
+def prompt_info(folder: Path, special_texts: list[str], thinking: bool, family: Family = MOSS_AUDIO) -> PromptInfo:
     processor = read_json(folder / "processor_config.json")
     used = tuple(sorted(t for t in special_texts if t in TEMPLATE))
-    return PromptInfo(template=TEMPLATE, system=SYSTEM, default_question=TRANSCRIBE_QUESTION, special_texts=used,
+    return PromptInfo(template=TEMPLATE, system=SYSTEM, default_question=family.default_question, special_texts=used,
                       time_markers=bool(processor.get("enable_time_marker", True)),
                       marker_every_seconds=int(processor.get("time_marker_every_seconds", MARKER_EVERY_SECONDS)),
                       thinking=thinking)

@@ -14,6 +14,7 @@ from typing import Iterable
 
 from export.atomic import atomic_dir
 from export.config import ModelConfig
+from export.families import MOSS_AUDIO, Family
 from export.progress import progress
 
 # Qwen's added-token block, in order; upstream names slot 11 <|AUDIO|> (the hub file calls
@@ -105,10 +106,11 @@ def special_ids(base: int = BASE_VOCAB) -> dict[str, int]:
     return ids
 
 
-def write_checkpoint(out: Path, size: str | SynthSize, seed: int = 0, *, config_overrides: dict | None = None) -> Path:
+def write_checkpoint(out: Path, size: str | SynthSize, seed: int = 0, *, config_overrides: dict | None = None,
+                     family: Family = MOSS_AUDIO) -> Path:
     """Write a checkpoint folder atomically; `config_overrides` edits config.json sections."""
     spec = SIZES[size] if isinstance(size, str) else size
-    raw = config_dict(spec)
+    raw = dict(config_dict(spec), model_type=family.model_type, architectures=[family.architecture])
     for section, values in (config_overrides or {}).items():
         if isinstance(values, dict) and isinstance(raw.get(section), dict):
             raw[section].update(values)
@@ -120,7 +122,7 @@ def write_checkpoint(out: Path, size: str | SynthSize, seed: int = 0, *, config_
         write_tokenizer(tmp, config.text.vocab_size)
         ids = special_ids()
         (tmp / "processor_config.json").write_text(json.dumps(dict(
-            processor_class="MossAudioProcessor", audio_token_id=ids["<|AUDIO|>"],
+            processor_class=family.architecture.replace("Model", "Processor"), audio_token_id=ids["<|AUDIO|>"],
             audio_start_id=ids["<|audio_bos|>"], audio_end_id=ids["<|audio_eos|>"], enable_time_marker=True,
             mel_config=dict(mel_dim=128, mel_sr=16000, mel_hop_length=160, mel_n_fft=400)), indent=2))
         (tmp / "generation_config.json").write_text(json.dumps(dict(

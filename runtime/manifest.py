@@ -22,6 +22,8 @@ MANIFEST = "manifest.json"
 ENCODER_INPUTS = ("mel", "frames", "stem_frames")
 ENCODER_OUTPUT = "rows"
 REEXPORT = "re-export it with `python -m export CHECKPOINT --out BUNDLE`"
+# Model families this runtime runs; MOSS-Music is MOSS-Audio's architecture under its own name.
+FAMILIES = ("moss-audio", "moss-music")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class TokenIds:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    family: str  # "moss-audio"
+    family: str  # one of FAMILIES
     hidden_size: int
     n_deepstack: int
     row_width: int  # hidden_size * (1 + n_deepstack): one packed audio row
@@ -55,6 +57,11 @@ class ModelInfo:
     vocab_size: int
     context_length: int  # positions the decoder was trained for
     source: str  # the checkpoint it came from
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"model family {self.family!r} is not one this runtime runs ({', '.join(FAMILIES)}); "
+                             "a newer moss-audio-edge may")
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,15 @@ def test_newer_schema(bundle_copy):
         load_manifest(bundle_copy)
 
 
+def test_a_family_this_runtime_does_not_run(bundle_copy):
+    m = json.loads((bundle_copy / "manifest.json").read_text())
+    m["model"]["family"] = "moss-transcribe-diarize"
+    (bundle_copy / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match="family 'moss-transcribe-diarize' is not one this runtime runs "
+                                          r"\(moss-audio, moss-music\)"):
+        load_manifest(bundle_copy)
+
+
 def test_not_a_bundle(tmp_path):
     with pytest.raises(BundleError, match="has no manifest.json"):
         load_manifest(tmp_path)
