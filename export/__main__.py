@@ -1,7 +1,7 @@
 """python -m export: turn a checkpoint into a bundle, and the tools around it.
 
   python -m export CHECKPOINT --out BUNDLE [--encoder fp32,fp16] [--decoder f32,f16,q8_0]
-  python -m export synth --size tiny|small|4b|8b --out DIR [--seed S] [--family moss-audio|moss-music]
+  python -m export synth --size tiny|small|4b|8b|0.9b --out DIR [--seed S] [--family F]
   python -m export reference CHECKPOINT AUDIO [-q QUESTION] [--max-new-tokens N] [--temperature T] [--json]
   python -m export expected CHECKPOINT --out FILE.npz [--audio A.wav ...]   reference outputs for drift checks
   python -m export drift BUNDLE --checkpoint CKPT [--audio A.wav ...] [--check]   against the PyTorch reference
@@ -39,9 +39,11 @@ def parser() -> argparse.ArgumentParser:
                    help="keep the F16/F32 GGUF the quantized types are made from")
 
     s = sub.add_parser("synth", help="a synthetic checkpoint with random weights")
+    from export.diarize.synth import SIZES as DIARIZE_SIZES
     from export.synth import SIZES
 
-    s.add_argument("--size", choices=sorted(SIZES), required=True)
+    s.add_argument("--size", choices=sorted(set(SIZES) | set(DIARIZE_SIZES)), required=True,
+                   help=f"MOSS-Audio/-Music: {', '.join(SIZES)}; MOSS-Transcribe-Diarize: {', '.join(DIARIZE_SIZES)}")
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--seed", type=int, default=0)
     from export.families import BY_NAME
@@ -111,10 +113,20 @@ def _bundle(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from export.families import BY_NAME
-    from export.synth import write_checkpoint
+    from export.diarize.synth import SIZES as DIARIZE_SIZES
+    from export.diarize.synth import write_diarize_checkpoint
+    from export.families import BY_NAME, MOSS_TRANSCRIBE_DIARIZE
+    from runtime.errors import OptionsError
+    from export.synth import SIZES, write_checkpoint
 
-    write_checkpoint(args.out, args.size, seed=args.seed, family=BY_NAME[args.family])
+    family = BY_NAME[args.family]
+    sizes = DIARIZE_SIZES if family is MOSS_TRANSCRIBE_DIARIZE else SIZES
+    if args.size not in sizes:
+        raise OptionsError(f"--size {args.size} is not a {args.family} size; choose from {', '.join(sizes)}")
+    if family is MOSS_TRANSCRIBE_DIARIZE:
+        write_diarize_checkpoint(args.out, args.size, seed=args.seed)
+    else:
+        write_checkpoint(args.out, args.size, seed=args.seed, family=family)
     print(f"wrote {args.size} {args.family} checkpoint to {args.out}")
     return 0
 

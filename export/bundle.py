@@ -14,7 +14,7 @@ import numpy as np
 
 from export.atomic import atomic_dir
 from export.checkpoint import Checkpoint
-from export.decoder_gguf import ARCH, DIRECT_TYPES, write_decoder_gguf, write_digit_rows
+from export.decoder_gguf import DIRECT_TYPES, write_decoder_gguf, write_digit_rows
 from export.encoder_onnx import ENCODER_PRECISIONS, OPSET, export_encoders
 from export.gguf_quant import QUANT_EMBEDDING_TYPE, QUANT_OUTPUT_TYPE, check_quant_type, quantize_gguf
 from export.imatrix import collect_imatrix
@@ -71,7 +71,7 @@ def export_bundle(checkpoint: str | Path, out: Path, options: ExportOptions = Ex
         work.mkdir()
         encoders = {f.precision: EncoderPart(file=f.path.name, precision=f.precision, opset=OPSET,
                                              providers=tuple(f.providers), external_data=f.external_data)
-                    for f in export_encoders(load_tower(ckpt), cfg.audio.num_mel_bins, tmp, options.encoder, work)}
+                    for f in export_encoders(load_tower(ckpt), ckpt.audio_info.n_mels, tmp, options.encoder, work)}
         quantized = [d for d in options.decoder if d not in DIRECT_TYPES]
         source = options.quant_source
         written = list(dict.fromkeys([d for d in options.decoder if d in DIRECT_TYPES]
@@ -99,7 +99,7 @@ def export_bundle(checkpoint: str | Path, out: Path, options: ExportOptions = Ex
         decoders = {}
         for d in dict.fromkeys(listed):
             rows = write_digit_rows(tmp / f"decoder-{d}.gguf", ckpt.token_ids.digits, tmp / f"decoder-{d}.digits.npy")
-            common = dict(file=f"decoder-{d}.gguf", precision=d, arch=ARCH, digit_rows=rows.name)
+            common = dict(file=f"decoder-{d}.gguf", precision=d, arch=cfg.arch, digit_rows=rows.name)
             if d in quantized:
                 decoders[d] = DecoderPart(
                     **common, made_from=source, token_embd=options.embedding_type, output=options.output_type,

@@ -10,6 +10,9 @@ from typing import Any
 
 from export import processor
 from export.config import ModelConfig
+from export.diarize import processor as diarize_processor
+from export.diarize.config import DiarizeConfig
+from export.families import MOSS_TRANSCRIBE_DIARIZE, family_of
 from export.tokens import encode, read_token_ids, special_texts
 from runtime.errors import CheckpointError
 from runtime.manifest import AudioInfo, GenerationDefaults, PromptInfo, TokenIds
@@ -35,7 +38,7 @@ class Checkpoint:
             raw = json.loads(config_path.read_text())
         except json.JSONDecodeError as e:
             raise CheckpointError(f"{config_path} is not valid JSON: {e}") from e
-        ckpt = cls(folder=folder, config=ModelConfig.from_dict(raw), weight_files=_index_weights(folder),
+        ckpt = cls(folder=folder, config=read_config(raw), weight_files=_index_weights(folder),
                    source=str(source))
         ckpt.validate()
         return ckpt
@@ -89,14 +92,18 @@ class Checkpoint:
 
     @cached_property
     def token_ids(self) -> TokenIds:
-        return read_token_ids(self.folder, self.tokenizer)
+        return read_token_ids(self.folder, self.tokenizer, self.config.family.audio_tokens)
 
     @cached_property
     def audio_info(self) -> AudioInfo:
+        if isinstance(self.config, DiarizeConfig):
+            return diarize_processor.audio_info(self.folder, self.config)
         return processor.audio_info(self.folder, self.config)
 
     @cached_property
     def prompt_info(self) -> PromptInfo:
+        if isinstance(self.config, DiarizeConfig):
+            return diarize_processor.prompt_info(self.folder, self.config, special_texts(self.tokenizer))
         return processor.prompt_info(self.folder, special_texts(self.tokenizer),
                                      processor.is_thinking(self.folder, self.source), self.config.family)
 
@@ -113,6 +120,13 @@ class Checkpoint:
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+
+def read_config(raw: dict) -> ModelConfig | DiarizeConfig:
+    """config.json parsed by its family's rules (family_of refuses the families we do not know)."""
+    if family_of(raw) is MOSS_TRANSCRIBE_DIARIZE:
+        return DiarizeConfig.from_dict(raw)
+    return ModelConfig.from_dict(raw)
 
 
 def _resolve(source: str | Path, revision: str | None) -> Path:

@@ -79,6 +79,11 @@ class ModelConfig:
         """Width of one packed audio row [main | tap0 | ...] fed to the decoder."""
         return self.text.hidden_size * (1 + self.n_deepstack)
 
+    # Where the decoder's tensors are, and which llama.cpp architecture carries it.
+    lm_prefix = "language_model."
+    lm_head = "lm_head.weight"  # None (a tied head): the embedding
+    arch = "qwen3vl"
+
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "ModelConfig":
         family = family_of(raw)
@@ -89,15 +94,7 @@ class ModelConfig:
                 )
         audio = _build(AudioConfig, raw["audio_config"], "audio_config")
         audio = replace(audio, deepstack_encoder_layer_indexes=tuple(int(i) for i in audio.deepstack_encoder_layer_indexes))
-        lang = dict(raw["language_config"])
-        if "rope_theta" not in lang and isinstance(lang.get("rope_parameters"), Mapping):
-            lang["rope_theta"] = lang["rope_parameters"].get("rope_theta")
-        lang.setdefault("head_dim", lang.get("hidden_size", 0) // max(1, lang.get("num_attention_heads", 1)))
-        lang.setdefault("num_key_value_heads", lang.get("num_attention_heads"))
-        lang.setdefault("rms_norm_eps", 1e-6)
-        lang.setdefault("max_position_embeddings", 40960)
-        _reject_unsupported(lang)
-        text = _build(TextConfig, lang, "language_config")
+        text = text_config(raw["language_config"], "language_config")
         inject = raw.get("deepstack_num_inject_layers")
         config = cls(
             audio=audio,
@@ -160,24 +157,44 @@ class ModelConfig:
             out[f"{mlp}.gate_proj.weight"] = (ah, a.output_dim)
             out[f"{mlp}.up_proj.weight"] = (ah, a.output_dim)
             out[f"{mlp}.down_proj.weight"] = (h, ah)
-        q, kv = t.num_attention_heads * t.head_dim, t.num_key_value_heads * t.head_dim
-        out["language_model.embed_tokens.weight"] = (t.vocab_size, h)
-        for i in range(t.num_hidden_layers):
-            p = f"language_model.layers.{i}."
-            out[p + "self_attn.q_proj.weight"] = (q, h)
-            out[p + "self_attn.k_proj.weight"] = (kv, h)
-            out[p + "self_attn.v_proj.weight"] = (kv, h)
-            out[p + "self_attn.o_proj.weight"] = (h, q)
-            out[p + "self_attn.q_norm.weight"] = (t.head_dim,)
-            out[p + "self_attn.k_norm.weight"] = (t.head_dim,)
-            out[p + "input_layernorm.weight"] = (h,)
-            out[p + "post_attention_layernorm.weight"] = (h,)
-            out[p + "mlp.gate_proj.weight"] = (t.intermediate_size, h)
-            out[p + "mlp.up_proj.weight"] = (t.intermediate_size, h)
-            out[p + "mlp.down_proj.weight"] = (h, t.intermediate_size)
-        out["language_model.norm.weight"] = (h,)
-        out["lm_head.weight"] = (t.vocab_size, h)
+        out.update(qwen3_tensors(t, self.lm_prefix))
+        out[self.lm_head] = (t.vocab_size, h)
         return out
+
+
+def text_config(section: Mapping[str, Any], name: str) -> TextConfig:
+    """A Qwen3 text config as config.json writes it (transformers 4 or 5 spelling)."""
+    lang = dict(section)
+    if "rope_theta" not in lang and isinstance(lang.get("rope_parameters"), Mapping):
+        lang["rope_theta"] = lang["rope_parameters"].get("rope_theta")
+    lang.setdefault("head_dim", lang.get("hidden_size", 0) // max(1, lang.get("num_attention_heads", 1)))
+    lang.setdefault("num_key_value_heads", lang.get("num_attention_heads"))
+    lang.setdefault("rms_norm_eps", 1e-6)
+    lang.setdefault("max_position_embeddings", 40960)
+    _reject_unsupported(lang, name)
+    return _build(TextConfig, lang, name)
+
+
+def qwen3_tensors(t: TextConfig, prefix: str) -> dict[str, Shape]:
+    """The Qwen3 decoder's weights (embedding, layers, final norm) under `prefix`."""
+    h = t.hidden_size
+    q, kv = t.num_attention_heads * t.head_dim, t.num_key_value_heads * t.head_dim
+    out: dict[str, Shape] = {prefix + "embed_tokens.weight": (t.vocab_size, h)}
+    for i in range(t.num_hidden_layers):
+        p = f"{prefix}layers.{i}."
+        out[p + "self_attn.q_proj.weight"] = (q, h)
+        out[p + "self_attn.k_proj.weight"] = (kv, h)
+        out[p + "self_attn.v_proj.weight"] = (kv, h)
+        out[p + "self_attn.o_proj.weight"] = (h, q)
+        out[p + "self_attn.q_norm.weight"] = (t.head_dim,)
+        out[p + "self_attn.k_norm.weight"] = (t.head_dim,)
+        out[p + "input_layernorm.weight"] = (h,)
+        out[p + "post_attention_layernorm.weight"] = (h,)
+        out[p + "mlp.gate_proj.weight"] = (t.intermediate_size, h)
+        out[p + "mlp.up_proj.weight"] = (t.intermediate_size, h)
+        out[p + "mlp.down_proj.weight"] = (h, t.intermediate_size)
+    out[prefix + "norm.weight"] = (h,)
+    return out
 
 
 def _build(cls: type, values: Mapping[str, Any], section: str):
@@ -188,9 +205,9 @@ def _build(cls: type, values: Mapping[str, Any], section: str):
     return cls(**{n: values[n] for n in fields if n in values and values[n] is not None})
 
 
-def _reject_unsupported(lang: Mapping[str, Any]) -> None:
+def _reject_unsupported(lang: Mapping[str, Any], name: str) -> None:
     if lang.get("attention_bias"):
-        raise CheckpointError("language_config.attention_bias=true is not a Qwen3 layout this exporter supports")
+        raise CheckpointError(f"{name}.attention_bias=true is not a Qwen3 layout this exporter supports")
     scaling = lang.get("rope_scaling")
     if scaling and scaling.get("rope_type", scaling.get("type")) not in (None, "default"):
         raise CheckpointError(f"rope scaling {scaling} is not supported; only plain RoPE (Qwen3) is")

@@ -1,8 +1,10 @@
-"""The Qwen3 decoder as a llama.cpp GGUF of arch `qwen3vl`, so audio rows carry DeepStack natively.
+"""The Qwen3 decoder as a llama.cpp GGUF of arch `qwen3vl`, so audio rows carry DeepStack natively
+(or of the stock `qwen3`, for a family whose rows enter at the input only).
 
 llama.cpp's qwen3vl reads an input row [main | tap0 | ...] of width n_embd * (1 + k), uses
-`main` as layer-0 input and adds tap j to the output of layer j. Tensors stream one at a
-time from the checkpoint: the 8B never sits in memory twice.
+`main` as layer-0 input and adds tap j to the output of layer j. A tied head writes no
+output.weight: llama.cpp then uses token_embd. Tensors stream one at a time from the
+checkpoint: the 8B never sits in memory twice.
 """
 
 from __future__ import annotations
@@ -15,10 +17,8 @@ import numpy as np
 
 from export.checkpoint import Checkpoint
 from export.progress import progress
-from export.tokens import AUDIO_BOS, AUDIO_EOS, AUDIO_TOKEN
 from runtime.errors import CheckpointError
 
-ARCH = "qwen3vl"
 DIRECT_TYPES = ("f32", "f16", "bf16")  # written here; every other type goes through llama.cpp's quantizer
 
 # HF name -> GGUF name; an unmapped language-model tensor is an error, never dropped.
@@ -40,7 +40,7 @@ _GLOBAL_MAP = {
     "language_model.norm.weight": "output_norm.weight",
     "lm_head.weight": "output.weight",
 }
-_LAYER_RE = re.compile(r"language_model\.layers\.(\d+)\.(.+)")
+_LAYER_RE = re.compile(r"(?:model\.)?language_model\.layers\.(\d+)\.(.+)")
 
 # Stored in the GGUF for tools that format prompts themselves; the runtime builds ids directly.
 CHAT_TEMPLATE = (
@@ -50,8 +50,9 @@ CHAT_TEMPLATE = (
 
 
 def gguf_name(hf_name: str) -> str:
-    if hf_name in _GLOBAL_MAP:
-        return _GLOBAL_MAP[hf_name]
+    """The GGUF name of a decoder tensor, under MOSS-Audio's prefix or Transcribe-Diarize's (model.)."""
+    if hf_name.removeprefix("model.") in _GLOBAL_MAP:
+        return _GLOBAL_MAP[hf_name.removeprefix("model.")]
     m = _LAYER_RE.fullmatch(hf_name)
     if m and m.group(2) in _LAYER_MAP:
         return f"blk.{m.group(1)}.{_LAYER_MAP[m.group(2)]}"
@@ -59,7 +60,8 @@ def gguf_name(hf_name: str) -> str:
 
 
 def decoder_tensors(ckpt: Checkpoint) -> list[str]:
-    return [n for n in ckpt.config.expected_tensors() if n.startswith("language_model.") or n == "lm_head.weight"]
+    cfg = ckpt.config
+    return [n for n in cfg.expected_tensors() if n.startswith(cfg.lm_prefix) or n == cfg.lm_head]
 
 
 def rope_sections(head_dim: int) -> list[int]:
@@ -75,8 +77,8 @@ def write_decoder_gguf(ckpt: Checkpoint, path: Path, ftype: str) -> Path:
     if ftype not in DIRECT_TYPES:
         raise ValueError(f"{ftype} is made by the quantizer from an f16/f32 GGUF, not written directly")
     cfg, t = ckpt.config, ckpt.config.text
-    w = gguf.GGUFWriter(str(path), ARCH)
-    w.add_name(f"MOSS-Audio decoder ({ckpt.folder.name})")
+    w = gguf.GGUFWriter(str(path), cfg.arch)
+    w.add_name(f"{cfg.family.name} decoder ({ckpt.folder.name})")
     w.add_context_length(t.max_position_embeddings)
     w.add_embedding_length(t.hidden_size)
     w.add_block_count(t.num_hidden_layers)
@@ -87,9 +89,10 @@ def write_decoder_gguf(ckpt: Checkpoint, path: Path, ftype: str) -> Path:
     w.add_value_length(t.head_dim)
     w.add_rope_dimension_count(t.head_dim)
     w.add_rope_freq_base(t.rope_theta)
-    w.add_rope_dimension_sections(rope_sections(t.head_dim))
     w.add_layer_norm_rms_eps(t.rms_norm_eps)
-    w.add_num_deepstack_layers(cfg.n_deepstack)
+    if cfg.arch == "qwen3vl":
+        w.add_rope_dimension_sections(rope_sections(t.head_dim))
+        w.add_num_deepstack_layers(cfg.n_deepstack)
     w.add_file_type({"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
                      "bf16": gguf.LlamaFileType.MOSTLY_BF16}[ftype])
     _add_tokenizer(w, ckpt)
@@ -141,7 +144,7 @@ def _add_tokenizer(w, ckpt: Checkpoint) -> None:
             tokens[i] = added["content"]
             types[i] = gguf.TokenType.CONTROL if added.get("special") else gguf.TokenType.USER_DEFINED
     ids = ckpt.token_ids
-    for i, name in ((ids.audio, AUDIO_TOKEN), (ids.audio_start, AUDIO_BOS), (ids.audio_end, AUDIO_EOS)):
+    for i, name in zip((ids.audio, ids.audio_start, ids.audio_end), ckpt.config.family.audio_tokens):
         if tokens[i] is None:  # upstream patches these names in; the hub tokenizer lacks them
             tokens[i], types[i] = name, gguf.TokenType.CONTROL
     for i in range(rows):

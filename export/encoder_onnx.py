@@ -1,4 +1,5 @@
-"""The audio side as one ONNX graph: fixed 400-frame chunks in, packed decoder rows out."""
+"""The audio side as one ONNX graph: fixed 400-frame chunks in, packed decoder rows out (or, for a
+windowed family, whole zero-padded windows in, their rows out)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from torch import nn
 from export import encoder_precisions as precisions
 from export.modeling import AudioTower
 from runtime.child import run_in_child
-from runtime.manifest import ENCODER_INPUTS, ENCODER_OUTPUT
+from runtime.manifest import ENCODER_INPUTS, ENCODER_OUTPUT, WINDOW_INPUTS
 
 OPSET = 18
 EXTERNAL_DATA_BYTES = 1_800_000_000  # the traced graph's weights outside past protobuf's 2 GB limit
@@ -42,17 +43,23 @@ class EncoderFile:
     providers: list[str]
 
 
-def trace(tower: AudioTower, n_mels: int, path: Path) -> Path:
+def trace(tower: nn.Module, n_mels: int, path: Path) -> Path:
     """The FP32 graph as traced, standard ONNX ops only; weights outside when past the limit."""
-    graph = ChunkGraph(tower.float().eval())
-    size = tower.audio_encoder.cfg.chunk_frames
-    example = (torch.zeros(2, n_mels, size), torch.tensor([size, 123]), torch.tensor([size, size]))
     chunks = torch.export.Dim("chunks", min=1, max=4096)
+    if isinstance(tower, AudioTower):
+        graph = ChunkGraph(tower.float().eval())
+        size = tower.audio_encoder.cfg.chunk_frames
+        example = (torch.zeros(2, n_mels, size), torch.tensor([size, 123]), torch.tensor([size, size]))
+        inputs = ENCODER_INPUTS
+    else:  # a windowed family's tower takes whole windows
+        graph = tower.float().eval()
+        example = (torch.zeros(2, n_mels, tower.config.audio.window_frames),)
+        inputs = WINDOW_INPUTS
     with warnings.catch_warnings(), _quiet_torch_export():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            graph, example, input_names=list(ENCODER_INPUTS), output_names=[ENCODER_OUTPUT],
-            dynamic_shapes={"mel": {0: chunks}, "frames": {0: chunks}, "stem_frames": {0: chunks}},
+            graph, example, input_names=list(inputs), output_names=[ENCODER_OUTPUT],
+            dynamic_shapes={name: {0: chunks} for name in inputs},
             opset_version=OPSET, dynamo=True, optimize=True, verbose=False,
         )
     n_bytes = sum(p.numel() * 4 for p in tower.parameters())
@@ -63,7 +70,7 @@ def trace(tower: AudioTower, n_mels: int, path: Path) -> Path:
     return path
 
 
-def export_encoders(tower: AudioTower, n_mels: int, out_dir: Path, wanted: tuple[str, ...],
+def export_encoders(tower: nn.Module, n_mels: int, out_dir: Path, wanted: tuple[str, ...],
                     work_dir: Path) -> list[EncoderFile]:
     """Trace once into `work_dir`, then write encoder-<precision>.onnx for each wanted precision.
 
@@ -72,7 +79,7 @@ def export_encoders(tower: AudioTower, n_mels: int, out_dir: Path, wanted: tuple
     bad = [p for p in wanted if p not in ENCODER_PRECISIONS]
     if bad:
         raise ValueError(f"encoder precision(s) {bad}: choose from {', '.join(ENCODER_PRECISIONS)}")
-    cfg = tower.audio_encoder.cfg
+    cfg = tower.audio_encoder.cfg if isinstance(tower, AudioTower) else tower.config.audio
     raw = trace(tower, n_mels, work_dir / "encoder-traced.onnx")
     del tower
     gc.collect()

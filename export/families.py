@@ -3,7 +3,8 @@
 MOSS-Music is MOSS-Audio's architecture under its own name (OpenMOSS/MOSS-Music, src/: the
 same encoder, adapter, DeepStack mergers, processor and prompt; only its class names and the
 question its app asks by default differ), so it takes the same path through export and
-runtime. A family we know of but do not export yet is named as such, not as unknown.
+runtime. MOSS-Transcribe-Diarize (Whisper encoder per 30 s window, merged rows at the input
+only, a stock Qwen3 with tied head) has its own (export/diarize/).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ class Family:
     model_type: str  # config.json
     architecture: str  # upstream's model class, written into synthetic checkpoints
     default_question: str  # what upstream asks when the user gives no question
+    # the audio placeholder and the span's start and end tokens, by name
+    audio_tokens: tuple[str, str, str] = ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>")
 
 
 MOSS_AUDIO = Family("moss-audio", "moss_audio", "MossAudioModel", "Transcribe the audio.")
@@ -28,10 +31,17 @@ MOSS_AUDIO = Family("moss-audio", "moss_audio", "MossAudioModel", "Transcribe th
 # instrumentation, structure and overall mood of the music.
 MOSS_MUSIC = Family("moss-music", "moss_music", "MossMusicModel",
                     "请从风格与速度、调性与和声、乐器编配、结构安排以及整体情绪几个方面描述这段音乐。")
-BY_TYPE = {f.model_type: f for f in (MOSS_AUDIO, MOSS_MUSIC)}
+# OpenMOSS/MOSS-Transcribe-Diarize inference_utils.py DEFAULT_PROMPT: transcribe, each segment opening
+# with its start time and speaker label ([S01], [S02], ...) and closing with its end time.
+MOSS_TRANSCRIBE_DIARIZE = Family(
+    "moss-transcribe-diarize", "moss_transcribe_diarize", "MossTranscribeDiarizeForConditionalGeneration",
+    "请将音频转写为文本，每一段需以起始时间戳和说话人编号（[S01]、[S02]、[S03]…）开头，正文为对应的语音内容，"
+    "并在段末标注结束时间戳，以清晰标明该段语音范围。",
+    ("<|audio_pad|>", "<|audio_start|>", "<|audio_end|>"))
+BY_TYPE = {f.model_type: f for f in (MOSS_AUDIO, MOSS_MUSIC, MOSS_TRANSCRIBE_DIARIZE)}
 BY_NAME = {f.name: f for f in BY_TYPE.values()}
 assert tuple(BY_NAME) == FAMILIES, "the runtime reads exactly the families the exporter writes"
-NOT_YET = {"moss_transcribe_diarize": "MOSS-Transcribe-Diarize"}
+NOT_YET: dict[str, str] = {}  # model_type -> name of a family known but not converted yet
 
 
 def family_of(raw: Mapping[str, Any]) -> Family:

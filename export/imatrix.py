@@ -35,7 +35,9 @@ def collect_imatrix(reference, clips: Sequence[AudioInput], question: str | None
     sums: dict[str, torch.Tensor] = {}
     total = 0
     modules = [(f"language_model.{n}.weight", m) for n, m in reference.language_model.named_modules()
-               if isinstance(m, torch.nn.Linear)] + [("lm_head.weight", reference.lm_head)]
+               if isinstance(m, torch.nn.Linear)]
+    if reference.config.lm_head:  # a tied head is token_embd, which llama.cpp quantizes without one
+        modules.append(("lm_head.weight", reference.lm_head))
 
     def hook_for(name: str):
         def hook(_module, inputs):

@@ -161,8 +161,14 @@ class AudioTower(nn.Module):
 
 
 
-def load_tower(ckpt) -> AudioTower:
-    """The audio side of a checkpoint (no LLM tensors read)."""
+def load_tower(ckpt) -> nn.Module:
+    """The audio side of a checkpoint (no LLM tensors read): MOSS-Audio's tower, or a windowed family's."""
+    from export.diarize.config import DiarizeConfig
+
+    if isinstance(ckpt.config, DiarizeConfig):
+        from export.diarize.modeling import WindowTower
+
+        return load_streaming(WindowTower(ckpt.config), ckpt, "").eval()
     return load_streaming(AudioTower(ckpt.config), ckpt, "").eval()
 
 
@@ -175,7 +181,7 @@ def load_streaming(module: nn.Module, ckpt, prefix: str) -> nn.Module:
             target.copy_(ckpt.tensor(prefix + name))
     stored = {n[len(prefix):] for n in ckpt.weight_files if n.startswith(prefix)}
     if prefix == "":
-        stored = {n for n in stored if not n.startswith(("language_model.", "lm_head."))}
+        stored = {n for n in stored if not n.startswith((ckpt.config.lm_prefix, "lm_head."))}
     if stored != names:
         raise RuntimeError(f"weights do not match the module: {sorted(stored ^ names)[:5]}")
     return module

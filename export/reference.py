@@ -1,8 +1,9 @@
 """The PyTorch reference: the truth every exported or quantized part is measured against.
 
-It follows upstream: transformers' WhisperFeatureExtractor for the mel, the chunked
-encoder, and transformers' Qwen3 with DeepStack taps added to the outputs of LLM layers
-0..k-1 at audio positions. FP32 on CPU; FP16/BF16 on a GPU.
+It follows upstream: transformers' WhisperFeatureExtractor for the mel (over the clip, or per
+zero-padded window for a windowed family), the chunked encoder, and transformers' Qwen3 with
+DeepStack taps added to the outputs of LLM layers 0..k-1 at audio positions (none for
+MOSS-Transcribe-Diarize, whose head is tied). FP32 on CPU; FP16/BF16 on a GPU.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from export.checkpoint import Checkpoint
 from export.config import TextConfig
 from export.modeling import load_streaming, load_tower
 from runtime.audio import AudioInput, load_audio, require_frames
-from runtime.chunks import audio_token_count
+from runtime.chunks import clip_tokens, window_lengths
 from runtime.prompt import Prompt, build_prompt
 from runtime.sampling import GenerationOptions, Sampler
 
@@ -69,21 +70,24 @@ class MossAudioReference(torch.nn.Module):
             t = cfg.text
             self.language_model = Qwen3Model(qwen3_config(t))
             self.lm_head = torch.nn.Linear(t.hidden_size, t.vocab_size, bias=False)
-        load_streaming(self.language_model, ckpt, "language_model.")
+        load_streaming(self.language_model, ckpt, cfg.lm_prefix)
         with torch.no_grad():
-            self.lm_head.weight.copy_(ckpt.tensor("lm_head.weight"))
+            self.lm_head.weight.copy_(ckpt.tensor(cfg.lm_head or cfg.lm_prefix + "embed_tokens.weight"))
         self.to(device=device, dtype=dtype).eval()
         self.device, self.dtype = torch.device(device), dtype
 
     # --- audio -----------------------------------------------------------------------------
-    def mel(self, samples: np.ndarray) -> np.ndarray:
-        """Upstream's feature extractor: [n_mels, N//hop], rounded to bfloat16 as its processor does."""
+    def _feature_extractor(self):
         from transformers import WhisperFeatureExtractor
 
         a = self.ckpt.audio_info
-        fe = WhisperFeatureExtractor(feature_size=a.n_mels, sampling_rate=a.sample_rate, hop_length=a.hop_length,
-                                     n_fft=a.n_fft)
-        mel = fe._np_extract_fbank_features(samples[None].astype(np.float32), device="cpu")[0]
+        return WhisperFeatureExtractor(feature_size=a.n_mels, sampling_rate=a.sample_rate, hop_length=a.hop_length,
+                                       n_fft=a.n_fft, chunk_length=a.window_samples // a.sample_rate or 30)
+
+    def mel(self, samples: np.ndarray) -> np.ndarray:
+        """Upstream's feature extractor: [n_mels, N//hop], rounded to bfloat16 as its processor does."""
+        a = self.ckpt.audio_info
+        mel = self._feature_extractor()._np_extract_fbank_features(samples[None].astype(np.float32), device="cpu")[0]
         if a.mel_dtype == "bfloat16":
             mel = torch.from_numpy(np.ascontiguousarray(mel)).to(torch.bfloat16).float().numpy()
         return mel
@@ -91,8 +95,22 @@ class MossAudioReference(torch.nn.Module):
     @torch.no_grad()
     def audio_rows(self, samples: np.ndarray) -> torch.Tensor:
         """Packed rows [N, hidden * (1 + k)] for one clip, in float32."""
+        a = self.ckpt.audio_info
+        if a.window_samples:
+            return self._window_rows(samples)
         mel = torch.from_numpy(self.mel(samples)).to(self.device, self.dtype)
         return self.tower(mel).float()
+
+    def _window_rows(self, samples: np.ndarray) -> torch.Tensor:
+        """Upstream's processor: windows zero-padded to the window before the feature extractor (its
+        torch path), the encoder per window, each window's first (n - 1) // samples_per_token + 1 rows."""
+        a = self.ckpt.audio_info
+        lengths = window_lengths(samples.size, a.window_samples)
+        windows = [samples[i * a.window_samples : i * a.window_samples + n] for i, n in enumerate(lengths)]
+        mel = self._feature_extractor()(windows, sampling_rate=a.sample_rate, padding="max_length",
+                                        return_tensors="pt")["input_features"]
+        rows = self.tower(mel.to(self.device, self.dtype)).float()
+        return torch.cat([rows[i, : (n - 1) // a.samples_per_token + 1] for i, n in enumerate(lengths)])
 
     def prompt(self, token_counts: Sequence[int], question: str) -> Prompt:
         return build_prompt(self.ckpt.tokenize, self.ckpt.token_ids, token_counts, question, self.ckpt.prompt_info,
@@ -106,7 +124,7 @@ class MossAudioReference(torch.nn.Module):
         clips = [self.samples(a) for a in audio]
         rows = [self.audio_rows(c) for c in clips]
         a = self.ckpt.audio_info
-        counts = [audio_token_count(c.size // a.hop_length, a.chunk_frames) for c in clips]
+        counts = [clip_tokens(c.size, a) for c in clips]
         if [r.shape[0] for r in rows] != counts:
             raise RuntimeError(f"encoder gave {[r.shape[0] for r in rows]} rows, the prompt expects {counts}")
         return self.prompt(counts, question), torch.cat(rows)

@@ -133,12 +133,13 @@ def write_checkpoint(out: Path, size: str | SynthSize, seed: int = 0, *, config_
 
 
 def write_tokenizer(folder: Path, vocab_rows: int, corpus: Iterable[str] | None = None,
-                    bpe_size: int = BASE_VOCAB) -> int:
+                    bpe_size: int = BASE_VOCAB, extra: tuple[str, ...] = ()) -> int:
     """Train a byte-level BPE in Qwen2's format and write tokenizer.json, vocab.json, merges.txt
     and tokenizer_config.json; Qwen's added tokens follow the BPE vocabulary.
 
     `corpus` defaults to the small built-in text the synthetic checkpoints use; `bpe_size`
-    counts the 256 byte symbols plus the merges. Returns the id of the first added token
+    counts the 256 byte symbols plus the merges; `extra` names special tokens added after Qwen's
+    (a family's own audio tokens). Returns the id of the first added token
     (the BPE vocabulary's real size: a small corpus may yield fewer merges than asked).
     """
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -156,7 +157,8 @@ def write_tokenizer(folder: Path, vocab_rows: int, corpus: Iterable[str] | None 
     data = json.loads(tok.to_str())
     base = len(data["model"]["vocab"])
     added = [dict(id=base + i, content=name, single_word=False, lstrip=False, rstrip=False,
-                  normalized=False, special=special) for i, (name, special) in enumerate(QWEN_ADDED)]
+                  normalized=False, special=special)
+             for i, (name, special) in enumerate(QWEN_ADDED + [(e, True) for e in extra])]
     if added[-1]["id"] + 3 > vocab_rows:
         raise ValueError(f"vocab_size {vocab_rows} leaves no room for the special tokens")
     data["added_tokens"] = added
@@ -180,8 +182,10 @@ def _init_scale(name: str, shape: tuple[int, ...], config: ModelConfig) -> tuple
         return "one", 0.1
     if name.endswith(".bias"):
         return "normal", 0.02
-    if name == "language_model.embed_tokens.weight":
-        return "normal", 1.0
+    if name.removeprefix("model.") == "language_model.embed_tokens.weight":
+        # A tied head scores each token by its own embedding, so a wide one makes greedy repeat the last
+        # token forever (std 1.0 and 0.3 did on every clip tried); 0.1 lets the layers' output decide.
+        return "normal", 0.1 if getattr(config, "tied", False) else 1.0
     if name == "lm_head.weight":
         return "normal", 6.0 / math.sqrt(shape[1])
     fan_in = math.prod(shape[1:])

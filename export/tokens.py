@@ -9,17 +9,17 @@ from export.processor import read_json
 from runtime.errors import CheckpointError
 from runtime.manifest import TokenIds
 
-# Upstream's names; the hub tokenizer lacks the audio ones, so their ids come from
-# processor_config.json (audio_token_id / audio_start_id / audio_end_id).
-AUDIO_TOKEN, AUDIO_BOS, AUDIO_EOS = "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"
+# MOSS-Audio's hub tokenizer lacks its audio tokens (the family's names, export/families.py), so
+# their ids come from processor_config.json (audio_token_id / audio_start_id / audio_end_id).
 IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 THINK_START, THINK_END = "<think>", "</think>"
 
 
-def read_token_ids(folder: Path, tokenizer: Any) -> TokenIds:
+def read_token_ids(folder: Path, tokenizer: Any, audio_tokens: tuple[str, str, str]) -> TokenIds:
     """Collect every id the prompt and the stop rule need.
 
-    `tokenizer` is a `tokenizers.Tokenizer` loaded from the checkpoint's tokenizer.json.
+    `tokenizer` is a `tokenizers.Tokenizer` loaded from the checkpoint's tokenizer.json;
+    `audio_tokens` the family's placeholder, span start and span end names.
     """
     processor = read_json(folder / "processor_config.json")
     generation = read_json(folder / "generation_config.json")
@@ -48,10 +48,11 @@ def read_token_ids(folder: Path, tokenizer: Any) -> TokenIds:
     if not eos_ids:
         raise CheckpointError("no EOS id: generation_config.json has no eos_token_id and the tokenizer no <|im_end|>")
 
+    audio, start, end = audio_tokens
     return TokenIds(
-        audio=named(AUDIO_TOKEN, "audio_token_id"),
-        audio_start=named(AUDIO_BOS, "audio_start_id"),
-        audio_end=named(AUDIO_EOS, "audio_end_id"),
+        audio=named(audio, "audio_token_id"),
+        audio_start=named(start, "audio_start_id"),
+        audio_end=named(end, "audio_end_id"),
         eos=tuple(int(e) for e in eos_ids),
         digits=tuple(digits),
         think_start=by_name.get(THINK_START),

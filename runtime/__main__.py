@@ -29,6 +29,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("audio", nargs="+", type=Path, help="one or more audio files, or - to read audio from stdin "
                    "as it arrives (arecord ... | python -m runtime BUNDLE - --stream-input)")
     p.add_argument("-q", "--question", help="what to ask (default: the bundle's, a transcription)")
+    p.add_argument("--hotwords", help="comma-separated names or terms the audio may hold, appended to the question "
+                   "as a hint")
     add_generation_args(p)
     add_load_args(p)
     p.add_argument("--reasoning", action="store_true", help="also stream a thinking model's <think> part")
@@ -73,7 +75,8 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for note in pipe.notes:
             print(f"note: {note}", file=sys.stderr)
-    ask = dict(loop_guard=not args.no_loop_guard, **overrides)
+    hotwords = args.hotwords.split(",") if args.hotwords else []
+    ask = dict(loop_guard=not args.no_loop_guard, hotwords=hotwords, **overrides)
     if streaming:
         if args.window is not None:
             raise OptionsError("--window works on files; stdin is answered as one clip")

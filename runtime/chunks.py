@@ -1,8 +1,14 @@
 """How a clip's mel frames are cut into encoder chunks and how many audio tokens they give.
 
-The chunk size comes from the manifest (upstream's 2 * n_window = 400 frames, 4 s)."""
+The chunk size comes from the manifest (upstream's 2 * n_window = 400 frames, 4 s; or a
+windowed family's whole windows)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.manifest import AudioInfo
 
 
 def conv_out_len(n: int) -> int:
@@ -22,3 +28,14 @@ def chunk_lengths(frames: int, chunk: int) -> list[int]:
 def audio_token_count(frames: int, chunk: int) -> int:
     """ceil(frames / 8) when the chunk is a multiple of 8, as 400 is."""
     return sum(stem_out_len(n) for n in chunk_lengths(frames, chunk))
+
+
+def window_lengths(n_samples: int, window: int) -> list[int]:
+    return [min(window, n_samples - start) for start in range(0, n_samples, window)]
+
+
+def clip_tokens(n_samples: int, audio: "AudioInfo") -> int:
+    """Audio tokens (rows) a clip of n samples gives, as the family's processor counts them."""
+    if audio.window_samples:
+        return sum((n - 1) // audio.samples_per_token + 1 for n in window_lengths(n_samples, audio.window_samples))
+    return audio_token_count(n_samples // audio.hop_length, audio.chunk_frames)

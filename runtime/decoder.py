@@ -85,9 +85,10 @@ class Decoder:
     """`context` caps the positions a prompt and its answer may use (the plan's context)."""
 
     def __init__(self, path: Path, tokens: TokenIds, row_width: int, context: int,
-                 options: DecoderOptions = DecoderOptions(), marker_rows: np.ndarray | None = None):
+                 options: DecoderOptions = DecoderOptions(), marker_rows: np.ndarray | None = None,
+                 arch: str = "qwen3vl"):
         self.model = LlamaModel(path, n_gpu_layers=options.n_gpu_layers, repack=options.repack, verbose=options.verbose)
-        if self.model.arch != "qwen3vl" or self.model.n_embd_inp != row_width:
+        if self.model.arch != arch or self.model.n_embd_inp != row_width:
             raise BundleError(
                 f"{path.name} is a {self.model.arch} GGUF taking rows of {self.model.n_embd_inp}, but this bundle's "
                 f"encoder makes rows of {row_width}: the decoder is from a different model; re-export the bundle")

@@ -9,7 +9,8 @@ import numpy as np
 
 from runtime.chunks import chunk_lengths, stem_out_len
 from runtime.errors import BundleError, EncoderOverflow
-from runtime.manifest import ENCODER_INPUTS, ENCODER_OUTPUT, AudioInfo
+from runtime.manifest import ENCODER_INPUTS, ENCODER_OUTPUT, WINDOW_INPUTS, AudioInfo
+from runtime.mel import log_mel, window_mels
 
 # Execution providers in order of preference for each device.
 PROVIDERS = {
@@ -53,9 +54,9 @@ class OrtBackend:
             raise
         except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
             raise BundleError(f"cannot load encoder {path.name}: {e}") from None
-        names = tuple(i.name for i in self.session.get_inputs())
-        if names != ENCODER_INPUTS or self.session.get_outputs()[0].name != ENCODER_OUTPUT:
-            raise BundleError(f"{path.name} is not a MOSS-Audio encoder graph (inputs {names}); re-export the bundle")
+        self.inputs = tuple(i.name for i in self.session.get_inputs())
+        if self.inputs not in (ENCODER_INPUTS, WINDOW_INPUTS) or self.session.get_outputs()[0].name != ENCODER_OUTPUT:
+            raise BundleError(f"{path.name} is not an encoder graph of ours (inputs {self.inputs}); re-export the bundle")
         mel = self.session.get_inputs()[0].shape
         self.n_mels, self.chunk_frames = mel[1], mel[2]
         self.width = self.session.get_outputs()[0].shape[2]
@@ -67,10 +68,10 @@ class OrtBackend:
 
 
 class Encoder:
-    """mel [n_mels, T] -> packed rows [tokens(T), hidden * (1 + k)] float32.
+    """samples -> packed rows [tokens, hidden * (1 + k)] float32.
 
     The backend (onnxruntime, or a TensorRT engine via runtime.trt) only runs batches of
-    fixed-width chunks; cutting and reassembling the clip happens here, once.
+    fixed-width chunks (or whole windows); cutting and reassembling the clip happens here, once.
     """
 
     def __init__(self, backend, audio: AudioInfo, *, batch_chunks: int = 8):
@@ -79,6 +80,10 @@ class Encoder:
             raise BundleError(f"the encoder takes chunks of {backend.n_mels} x {backend.chunk_frames} mel frames, the "
                               f"manifest says {audio.n_mels} x {audio.chunk_frames}: the encoder is from a different "
                               "model; re-export the bundle")
+        windowed = getattr(backend, "inputs", ENCODER_INPUTS) == WINDOW_INPUTS
+        if windowed != bool(audio.window_samples):
+            raise BundleError("the encoder graph and the manifest disagree on whether audio is encoded in whole "
+                              "windows: the encoder is from a different model; re-export the bundle")
         self.width = backend.width
         self.batch_chunks = min(batch_chunks, backend.max_chunks or batch_chunks)
 
@@ -90,6 +95,17 @@ class Encoder:
     @property
     def providers(self) -> list[str]:
         return self.backend.providers
+
+    def encode(self, samples: np.ndarray) -> np.ndarray:
+        """A clip's rows: its log-mel in chunks, or a windowed family's padded windows."""
+        if not self.audio.window_samples:
+            return self.rows(log_mel(samples, self.audio))
+        mels, keep = window_mels(samples, self.audio)
+        out = []
+        for first in range(0, len(keep), self.batch_chunks):
+            rows = self._checked(self.backend.run({"mel": mels[first : first + self.batch_chunks]}))
+            out += [rows[i, :n] for i, n in enumerate(keep[first : first + self.batch_chunks])]
+        return np.concatenate(out, axis=0)
 
     def rows(self, mel: np.ndarray) -> np.ndarray:
         if mel.ndim != 2 or mel.shape[0] != self.audio.n_mels:
@@ -112,7 +128,11 @@ class Encoder:
             x[i, :, :n] = mel[:, i * size : i * size + n]
         feeds = {"mel": x, "frames": np.asarray(lengths, dtype=np.int64),
                  "stem_frames": np.full(len(lengths), stem, dtype=np.int64)}
-        rows = self.backend.run(feeds)
+        rows = self._checked(self.backend.run(feeds))
+        return np.concatenate([rows[i, : stem_out_len(n)] for i, n in enumerate(lengths)], axis=0)
+
+    @staticmethod
+    def _checked(rows: np.ndarray) -> np.ndarray:
         # An all-FP16 graph of the trained tiny model overflowed to inf/NaN on 9 of its 110 evaluation
         # clips; llama.cpp turns such rows into confident nonsense. The export now keeps the overflowing
         # MatMuls in FP32 (export/encoder_precisions.py); this guards any other graph (and sessions,
@@ -120,4 +140,4 @@ class Encoder:
         if not np.isfinite(rows).all():
             raise EncoderOverflow("the audio encoder gave non-finite features for this audio (a reduced-precision "
                                   "graph overflowed); use the bundle's fp32 or int8 encoder (encoder=\"fp32\")")
-        return np.concatenate([rows[i, : stem_out_len(n)] for i, n in enumerate(lengths)], axis=0)
+        return rows

@@ -162,7 +162,8 @@ class LlamaContext:
         pos = np.arange(start, start + n, dtype=np.int32)
         if embd is not None:
             embd = np.ascontiguousarray(embd, dtype=np.float32)
-            pos = np.tile(pos, 4)  # section-major: pos[j * n + i], all four sections equal
+            if self.model.arch == "qwen3vl":
+                pos = np.tile(pos, 4)  # M-RoPE, section-major: pos[j * n + i], all four sections equal
         tok = None if tokens is None else np.ascontiguousarray(tokens, dtype=np.int32)
         batch = lc.llama_batch(
             n_tokens=n,

@@ -20,10 +20,11 @@ from runtime.typed import SchemaError, from_json, to_json
 SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 ENCODER_INPUTS = ("mel", "frames", "stem_frames")
+WINDOW_INPUTS = ("mel",)  # a windowed family's encoder: whole zero-padded windows, no lengths
 ENCODER_OUTPUT = "rows"
 REEXPORT = "re-export it with `python -m export CHECKPOINT --out BUNDLE`"
 # Model families this runtime runs; MOSS-Music is MOSS-Audio's architecture under its own name.
-FAMILIES = ("moss-audio", "moss-music")
+FAMILIES = ("moss-audio", "moss-music", "moss-transcribe-diarize")
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,22 @@ class AudioInfo:
     mel_dtype: str  # "bfloat16": upstream rounds the log-mel before the encoder; "float32" keeps it
     chunk_frames: int  # mel frames encoded independently
     chunk_tokens: int  # audio tokens one full chunk gives
+    # 0: one log-mel over the whole clip, floored at its maximum, cut into chunks (MOSS-Audio). Else
+    # the clip is cut into windows of this many samples, each zero-padded to it before its own
+    # log-mel and floor, and a window of n samples keeps (n - 1) // samples_per_token + 1 rows
+    # (Whisper's 30 s windows, MOSS-Transcribe-Diarize).
+    window_samples: int = 0
 
     def __post_init__(self) -> None:
         if self.mel_dtype not in ("bfloat16", "float32"):
             raise ValueError(f"mel_dtype {self.mel_dtype!r} is neither bfloat16 nor float32")
+        if self.window_samples and self.window_samples != self.chunk_frames * self.hop_length:
+            raise ValueError(f"window_samples {self.window_samples} is not chunk_frames x hop_length "
+                             f"({self.chunk_frames} x {self.hop_length})")
+
+    @property
+    def samples_per_token(self) -> int:
+        return self.hop_length * self.chunk_frames // self.chunk_tokens
 
     @property
     def tokens_per_second(self) -> float:

@@ -1,4 +1,5 @@
-"""Whisper-style log-mel in NumPy, as upstream's processor computes it (no 30 s padding).
+"""Whisper-style log-mel in NumPy, as upstream's processor computes it: over the whole clip
+(MOSS-Audio: no 30 s padding), or per zero-padded window (a windowed family).
 
 Settings (rate, n_fft, hop, bins, dynamic range, the rounding to bfloat16) come from the
 bundle's manifest. The log power before the floor is kept apart from the floor, because
@@ -91,3 +92,18 @@ def round_bfloat16(x: np.ndarray) -> np.ndarray:
     bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
     rounded = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) & np.uint32(0xFFFF0000)
     return rounded.view(np.float32)
+
+
+def window_mels(samples: np.ndarray, audio: AudioInfo) -> tuple[np.ndarray, list[int]]:
+    """[windows, n_mels, chunk_frames] log-mels of the clip's windows, each zero-padded to the window
+    and floored at its own maximum (Whisper's feature extractor), and the rows each window keeps."""
+    from runtime.chunks import window_lengths
+
+    lengths = window_lengths(samples.size, audio.window_samples)
+    out = np.empty((len(lengths), audio.n_mels, audio.chunk_frames), dtype=np.float32)
+    padded = np.zeros(audio.window_samples, dtype=np.float32)
+    for i, n in enumerate(lengths):
+        padded[:n] = samples[i * audio.window_samples : i * audio.window_samples + n]
+        padded[n:] = 0.0
+        out[i] = log_mel(padded, audio)
+    return out, [(n - 1) // audio.samples_per_token + 1 for n in lengths]

@@ -21,16 +21,15 @@ import numpy as np
 
 from runtime.answer import Piece, Result, Stream, ThinkSplitter, Window
 from runtime.audio import AudioInput, load_audio, require_frames
-from runtime.chunks import audio_token_count
+from runtime.chunks import clip_tokens
 from runtime.decoder import Decoder, DecoderOptions
 from runtime.encoder import Encoder, OrtBackend
-from runtime.errors import AudioError, BundleError, PromptError
+from runtime.errors import AudioError, BundleError, OptionsError, PromptError
 from runtime.longform import iter_windows, join_seam, join_windows, source_duration_s, window_size
 from runtime.loopguard import LoopGuard
 from runtime.manifest import Manifest, load_manifest
-from runtime.mel import log_mel, n_frames
 from runtime.placement.plan import Plan, make_plan
-from runtime.prompt import MarkerRule, Prompt, audio_span_ids, build_prompt
+from runtime.prompt import MarkerRule, Prompt, audio_span_ids, build_prompt, with_hotwords
 from runtime.rowcache import RowCache, audio_key
 from runtime.sampling import GenerationOptions
 from runtime.segments import shift_timestamps
@@ -71,7 +70,7 @@ class Pipeline:
         digits = np.load(bundle / dec.digit_rows) if dec.digit_rows else None
         with ThreadPoolExecutor(1) as side:  # llama.cpp and onnxruntime load in native code, side by side
             decoding = side.submit(Decoder, bundle / dec.file, manifest.tokens, manifest.model.row_width, plan.context,
-                                   options, digits)
+                                   options, digits, dec.arch)
             try:
                 backend = _engine_backend(bundle, plan, notes, verbose) or OrtBackend(
                     bundle / enc.file, plan.device, threads, verbose, plan.prepack)
@@ -114,11 +113,10 @@ class Pipeline:
 
     def encode_audio(self, audio: AudioInput) -> np.ndarray:
         """Packed rows [n_audio_tokens, hidden * (1 + k)] float32 for one clip (path or array at the model's rate)."""
-        return self.encoder.rows(log_mel(self.samples(audio), self.manifest.audio))
+        return self.encoder.encode(self.samples(audio))
 
     def token_count(self, n_samples: int) -> int:
-        a = self.manifest.audio
-        return audio_token_count(n_frames(n_samples, a), a.chunk_frames)
+        return clip_tokens(n_samples, self.manifest.audio)
 
     @property
     def markers(self) -> MarkerRule | None:
@@ -148,8 +146,8 @@ class Pipeline:
                 hi = mid - 1
         return lo / self.manifest.audio.tokens_per_second
 
-    def _question(self, question: str | None) -> str:
-        return self.manifest.prompt.default_question if question is None else question
+    def _question(self, question: str | None, hotwords: Sequence[str] = ()) -> str:
+        return with_hotwords(self.manifest.prompt.default_question if question is None else question, hotwords)
 
     def _audio_budget(self, question: str, max_new_tokens: int, n_clips: int = 1) -> int:
         ids = self.prompt([1] * n_clips, question)
@@ -174,15 +172,17 @@ class Pipeline:
 
     # --- answers -----------------------------------------------------------------------------
     def ask(self, audio: Audio, question: str | None = None, *, reasoning: bool = False,
-            window: str | float | None = None, loop_guard: bool | LoopGuard = False, **options) -> Stream:
+            window: str | float | None = None, loop_guard: bool | LoopGuard = False, hotwords: Sequence[str] = (),
+            **options) -> Stream:
         """Iterate it for the answer's text as it is generated (typed pieces; the <think> part
         too when reasoning=True); its .result has the whole answer, token ids and timings once
         the iteration ends. Close it (or use `with`) to stop early.
 
         window='auto' (or seconds) answers long audio window by window; the text of each
         window then arrives when it is complete, timestamps shifted, seams de-duplicated.
-        loop_guard stops a generation that repeats itself (finish_reason "loop")."""
-        question = self._question(question)
+        loop_guard stops a generation that repeats itself (finish_reason "loop"). hotwords are
+        appended to the question as a hint (names, terms the audio may hold)."""
+        question = self._question(question, hotwords)
         opts = self.options(**options)
         guard = Guard(LoopGuard() if loop_guard is True else (loop_guard or None), threading.Event())
         clips = _as_clips(audio)
@@ -204,12 +204,16 @@ class Pipeline:
         each finished chunk is encoded and prefilled while later audio is still coming."""
         from runtime.session import Session
 
+        if self.manifest.audio.window_samples:
+            raise OptionsError(f"this bundle's model ({self.manifest.model.family}) encodes whole "
+                               f"{self.manifest.audio.window_samples / self.manifest.audio.sample_rate:g} s windows; "
+                               "answering while audio arrives is not built for it yet: pass the whole clip to ask()")
         return Session(self, sample_rate)
 
     def generate(self, audio: Audio, question: str | None = None, *, window: str | float | None = None,
-                 loop_guard: bool | LoopGuard = False, **options) -> Result:
+                 loop_guard: bool | LoopGuard = False, hotwords: Sequence[str] = (), **options) -> Result:
         """The whole answer at once: text, reasoning, token ids, segments, timings."""
-        with self.ask(audio, question, window=window, loop_guard=loop_guard, **options) as stream:
+        with self.ask(audio, question, window=window, loop_guard=loop_guard, hotwords=hotwords, **options) as stream:
             for _ in stream:
                 pass
         return stream.result
@@ -286,7 +290,7 @@ class Pipeline:
         """Encoded rows of one clip, from the cache when this audio was encoded before."""
         rows = self.row_cache.get(key)
         if rows is None:
-            rows = self.encoder.rows(log_mel(samples, self.manifest.audio))
+            rows = self.encoder.encode(samples)
             self.row_cache.put(key, rows)
         return rows
 

@@ -109,6 +109,16 @@ def normalize_question(question: str) -> str:
     return unicodedata.normalize("NFC", question)
 
 
+def with_hotwords(question: str, hotwords: Sequence[str]) -> str:
+    """The question with a hint naming words the audio may hold, as OpenMOSS's prompt recipes append
+    one (MOSS-Transcribe-Diarize examples/prompts.md): "热词提示：" after a Chinese question, else " Hotwords: "."""
+    words = [w.strip() for w in hotwords if w.strip()]
+    if not words:
+        return question
+    chinese = any("\u4e00" <= c <= "\u9fff" for c in question)
+    return question + ("热词提示：" if chinese else " Hotwords: ") + ", ".join(words)
+
+
 def build_prompt(tokenize: Tokenize, tokens: TokenIds, audio_token_counts: Sequence[int], question: str,
                  info: PromptInfo, markers: MarkerRule | None) -> Prompt:
     """Tokenize the template text between spans and splice the spans in."""

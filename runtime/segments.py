@@ -3,6 +3,7 @@
 MOSS-Audio writes times the way its prompt asks: upstream's sentence-level format
 `[0.00]text[2.01][2.35]text[4.80]`, `start - end: text` lines in plain seconds, and
 [MM:SS] / [HH:MM:SS] clock times in free text (lines that open with one are segments too).
+MOSS-Transcribe-Diarize adds a speaker label after the start: `[0.48][S01]Good morning.[1.66]`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 
 _NUM = r"(\d+(?:\.\d+)?)"
-_SENTENCE = re.compile(rf"\[{_NUM}\]([^\[\]]*?)\[{_NUM}\]")
+_SENTENCE = re.compile(rf"\[{_NUM}\](?:\[(S\d+)\])?([^\[\]]*?)\[{_NUM}\]")
 _BRACKETED = re.compile(rf"\[{_NUM}\]")
 _RANGE_LINE = re.compile(r"(?m)^(\s*)(\d+(?:\.\d+)?)(\s*[-\u2013]\s*)(\d+(?:\.\d+)?)(\s*:)(.*)$")
 _CLOCK = re.compile(r"(?<![\d:.])(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(\.\d+)?(?![\d:])")
@@ -35,7 +36,7 @@ def parse_segments(text: str, end: float | None = None) -> list[Segment]:
     """Segments in the sentence format, else in `start - end:` lines, else in lines that open with
     a clock time (each ends where the next starts, the last at `end` when known); [] when the
     answer has none of them."""
-    found = [Segment(float(a), float(b), body.strip()) for a, body, b in _SENTENCE.findall(text)]
+    found = [Segment(float(a), float(b), body.strip(), speaker or None) for a, speaker, body, b in _SENTENCE.findall(text)]
     if found:
         return found
     found = [Segment(float(m.group(2)), float(m.group(4)), m.group(6).strip()) for m in _RANGE_LINE.finditer(text)]

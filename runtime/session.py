@@ -18,7 +18,7 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -147,13 +147,13 @@ class Session:
 
     # --- questions ------------------------------------------------------------------------------
     def ask(self, question: str | None = None, *, reasoning: bool = False, loop_guard: bool | LoopGuard = False,
-            **options) -> Stream:
+            hotwords: Sequence[str] = (), **options) -> Stream:
         """The answer about all audio fed so far, streamed; the audio stays for the next question."""
         self._check_open()
         pipe = self.pipe
         if self.audio.n < pipe.manifest.audio.hop_length:
             raise AudioError("the session holds less than one mel frame of audio; feed more before asking")
-        question = pipe._question(question)
+        question = pipe._question(question, hotwords)
         opts = pipe.options(**options)
         pipe._check_fits([self.audio.n / pipe.manifest.audio.sample_rate], question, opts)
         from runtime.pipeline import Guard
@@ -162,8 +162,9 @@ class Session:
         result = Result()
         return pipe._open(self._answer(question, opts, result, guard), result, reasoning, guard.cancelled)
 
-    def generate(self, question: str | None = None, *, loop_guard: bool | LoopGuard = False, **options) -> Result:
-        with self.ask(question, loop_guard=loop_guard, **options) as stream:
+    def generate(self, question: str | None = None, *, loop_guard: bool | LoopGuard = False,
+                 hotwords: Sequence[str] = (), **options) -> Result:
+        with self.ask(question, loop_guard=loop_guard, hotwords=hotwords, **options) as stream:
             for _ in stream:
                 pass
         return stream.result

@@ -107,6 +107,23 @@ def exact_pipeline(tiny_bundle):
 
 
 @pytest.fixture(scope="session")
+def diarize_ckpt(tmp_path_factory):
+    """A tiny MOSS-Transcribe-Diarize: Whisper windows of 30 s, tied head, markers every 5 s."""
+    from export.diarize.synth import write_diarize_checkpoint
+
+    return write_diarize_checkpoint(tmp_path_factory.mktemp("ckpt") / "diarize", "tiny", seed=1)
+
+
+@pytest.fixture(scope="session")
+def diarize_bundle(diarize_ckpt, tmp_path_factory):
+    from export.bundle import ExportOptions, export_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "diarize"
+    export_bundle(diarize_ckpt, out, ExportOptions(encoder=("fp32",), decoder=("f32", "q8_0")))
+    return out
+
+
+@pytest.fixture(scope="session")
 def small_ckpt(tmp_path_factory):
     """Every LLM matrix width a multiple of 256: llama.cpp K-quants apply."""
     from export.synth import write_checkpoint

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from export import processor
+from export.families import MOSS_AUDIO
 from export.tokens import encode, read_token_ids, special_texts
 from runtime.chunks import audio_token_count
 from runtime.manifest import PromptInfo
@@ -80,7 +81,8 @@ class PromptSpec:
 
         tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         info = processor.prompt_info(folder, special_texts(tok), thinking=False)
-        return cls(lambda text, special=True: encode(tok, text, special), read_token_ids(folder, tok), info,
+        ids = read_token_ids(folder, tok, MOSS_AUDIO.audio_tokens)
+        return cls(lambda text, special=True: encode(tok, text, special), ids, info,
                    MarkerRule.of(info, FRONT_END))
 
 

@@ -1,7 +1,9 @@
 """A transcript in the response_format asked for: json, text, verbose_json, srt or vtt.
 
 Segments are the model's own timestamps where it gives them (runtime.segments: upstream's
-`[0.00]text[2.01]`, `start - end: text` lines, windowed clock times), else one per window."""
+`[0.00]text[2.01]`, `start - end: text` lines, windowed clock times), else one per window.
+A diarizing model's speaker labels go into verbose_json (`speaker`), and into SRT and WebVTT
+as the cue's speaker (`[S01] text` and `<v S01>text`)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ def transcript(fmt: str, done: Finished, duration_s: float, language: str | None
     if fmt == "verbose_json":
         body = {"task": "transcribe", "duration": round(duration_s, 3), "text": text,
                 "segments": [{"id": i, "seek": 0, "start": s.start, "end": s.end, "text": s.text}
+                             | ({"speaker": s.speaker} if s.speaker else {})
                              for i, s in enumerate(transcript_segments(done, duration_s))], "usage": usage}
         return JSONResponse({**body, "language": language} if language else body)
     return JSONResponse({"text": text, "usage": usage})
@@ -40,12 +43,13 @@ def transcript_segments(done: Finished, duration_s: float) -> list[Segment]:
 
 
 def srt(segments: list[Segment]) -> str:
-    return "".join(f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{s.text}\n\n"
-                   for i, s in enumerate(segments, 1))
+    return "".join(f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n"
+                   f"{f'[{s.speaker}] ' if s.speaker else ''}{s.text}\n\n" for i, s in enumerate(segments, 1))
 
 
 def vtt(segments: list[Segment]) -> str:
-    return "WEBVTT\n\n" + "".join(f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{s.text}\n\n" for s in segments)
+    return "WEBVTT\n\n" + "".join(f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n"
+                                  f"{f'<v {s.speaker}>' if s.speaker else ''}{s.text}\n\n" for s in segments)
 
 
 def _clock(seconds: float, decimal_mark: str) -> str:

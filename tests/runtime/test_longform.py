@@ -42,6 +42,9 @@ def test_segments_are_parsed_from_every_form():
         Segment(0.0, 1.52, "Hello there."), Segment(2.1, 3.0, "Bye.")]
     assert parse_segments("0.00 - 12.50: birds chirping\n12.50 - 30.00: water running") == [
         Segment(0.0, 12.5, "birds chirping"), Segment(12.5, 30.0, "water running")]
+    assert parse_segments("[0.48][S01]Good morning.[1.66][2.10][S02]Let us begin.[4.02]") == [
+        Segment(0.48, 1.66, "Good morning.", "S01"), Segment(2.1, 4.02, "Let us begin.", "S02")]  # diarized
+    assert shift_timestamps("[0.48][S01]Hi.[1.66]", 30.0) == "[30.48][S01]Hi.[31.66]"
     assert parse_segments("no times here") == []
     assert parse_segments("version 2.0 of 3 items\nat 12.5 s") == []
 

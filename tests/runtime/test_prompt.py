@@ -131,3 +131,12 @@ def test_no_audio_is_an_error():
 def test_invalid_utf8_question_is_an_error():
     with pytest.raises(PromptError, match="not valid UTF-8"):
         build_prompt(lambda s, special: [1], IDS, [3], "caf\udce9", PROMPT, MARKERS)
+
+
+def test_hotwords_are_appended_as_openmoss_recipes_do():
+    from runtime.prompt import with_hotwords
+
+    assert with_hotwords("Transcribe the audio.", ["Kubernetes", " MOSS "]) == \
+        "Transcribe the audio. Hotwords: Kubernetes, MOSS"
+    assert with_hotwords("请将音频转写为文本。", ["热词1", "热词2"]) == "请将音频转写为文本。热词提示：热词1, 热词2"
+    assert with_hotwords("Transcribe.", []) == with_hotwords("Transcribe.", [" "]) == "Transcribe."

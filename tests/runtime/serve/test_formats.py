@@ -12,6 +12,20 @@ def test_srt_and_vtt_clocks():
                              "01:00:00.000 --> 01:02:03.250\nLater.\n\n")
 
 
+def test_speakers_in_srt_vtt_and_verbose_json():
+    import json
+
+    from runtime.serve.formats import transcript
+
+    text = "[0.48][S01]Good morning.[1.66][2.10][S02]Let us begin.[4.02]"
+    segments = Result(text=text).segments
+    assert srt(segments).split("\n")[2] == "[S01] Good morning."
+    assert vtt(segments).split("\n\n")[2] == "00:00:02.100 --> 00:00:04.020\n<v S02>Let us begin."
+    body = json.loads(transcript("verbose_json", Finished(text, "", Result(text=text), "stop"), 5.0, None).body)
+    assert [(s["speaker"], s["start"], s["text"]) for s in body["segments"]] == [
+        ("S01", 0.48, "Good morning."), ("S02", 2.1, "Let us begin.")]
+
+
 def test_segments_from_timestamps_else_windows_else_the_clip():
     timed = Result(text="[0.00]Hello.[1.50][2.00]Bye.[3.00]")
     assert transcript_segments(Finished(timed.text, "", timed, "stop"), 4.0) == [

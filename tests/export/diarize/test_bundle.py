@@ -1,0 +1,97 @@
+"""MOSS-Transcribe-Diarize through export and runtime: the F32 bundle against the PyTorch reference
+on clips of one, two and three 30 s windows, and the encoder against transformers' own Whisper."""
+
+import numpy as np
+import pytest
+
+from runtime.errors import OptionsError
+from runtime.manifest import load_manifest
+from runtime.pipeline import Pipeline
+from runtime.sampling import GenerationOptions
+from tests.conftest import clip
+
+
+@pytest.fixture(scope="module")
+def reference(diarize_ckpt):
+    from export.checkpoint import Checkpoint
+    from export.reference import MossAudioReference
+
+    return MossAudioReference(Checkpoint.open(diarize_ckpt))
+
+
+@pytest.fixture(scope="module")
+def pipe(diarize_bundle):
+    return Pipeline.load(diarize_bundle, device="cpu", decoder="f32", kv_type="f32", flash_attn="off")
+
+
+def test_the_manifest_says_how_this_family_runs(diarize_bundle):
+    m = load_manifest(diarize_bundle)
+    assert m.model.family == "moss-transcribe-diarize" and m.model.n_deepstack == 0
+    assert {d.arch for d in m.decoders.values()} == {"qwen3"}
+    a = m.audio
+    assert (a.n_mels, a.mel_dtype, a.window_samples, a.chunk_frames, a.chunk_tokens) == (80, "float32", 480000, 3000, 375)
+    assert a.tokens_per_second == 12.5 and m.prompt.marker_every_seconds == 5
+    assert m.prompt.template == "<|im_start|>user\n{audio}{question}<|im_end|>\n<|im_start|>assistant\n"
+    assert m.prompt.default_question.startswith("请将音频转写为文本")
+
+
+# 7 s: one window, marker "5"; 33 s: two windows, markers 5..30; 65 s: three, markers 5..65 (digits counted)
+@pytest.mark.parametrize("seconds,digits", [(7.0, 1), (33.0, 11), (65.0, 25)])
+def test_f32_bundle_greedy_equals_reference(pipe, reference, seconds, digits):
+    x = clip(seconds, seed=3)
+    prompt, rows = reference.prepare([x], reference.ckpt.prompt_info.default_question)
+    expected = reference.generate(prompt, rows, GenerationOptions(max_new_tokens=24, temperature=0))
+    ids, tokens = prompt.ids.tolist(), reference.ckpt.token_ids
+    span = ids[ids.index(tokens.audio_start) + 1 : ids.index(tokens.audio_end)]
+    assert sum(t in tokens.digits for t in span) == digits
+    assert span.index(tokens.digits[5]) == 62  # upstream: a marker every int(12.5 * 5) rows, 0.8 % behind time
+    ours = pipe.encode_audio(x)
+    assert ours.shape == tuple(rows.shape)
+    # measured 1.5e-6 to 1.9e-6 relative (ONNX FP32 against PyTorch FP32, 7/33/65 s)
+    assert np.abs(ours - rows.numpy()).max() <= 1e-5 * np.abs(rows.numpy()).max()
+    result = pipe.generate(x, temperature=0, max_new_tokens=24)
+    assert result.prompt_token_ids == prompt.ids.tolist()
+    assert result.token_ids == expected
+
+
+def test_encoder_equals_transformers_whisper(pipe, diarize_ckpt):
+    """An independent encoder: transformers' WhisperEncoder with the checkpoint's weights, then the
+    merge of four frames and the adaptor written out here, on upstream's own features."""
+    import json
+
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    from export.checkpoint import Checkpoint
+
+    ckpt = Checkpoint.open(diarize_ckpt)
+    raw = json.loads((diarize_ckpt / "config.json").read_text())
+    whisper = WhisperEncoder(WhisperConfig(**raw["audio_config"])).eval()
+    state = {n: ckpt.tensor("model.whisper_encoder." + n).float() for n in whisper.state_dict()}
+    whisper.load_state_dict(state)
+    x = clip(33.0, seed=8)
+    windows = [x[:480000], x[480000:]]
+    mel = WhisperFeatureExtractor.from_pretrained(diarize_ckpt)(windows, sampling_rate=16000, padding="max_length",
+                                                                 return_tensors="pt")["input_features"]
+    w = {n: ckpt.tensor("model.vq_adaptor.layers." + n).float() for n in
+         ("0.weight", "0.bias", "2.weight", "2.bias", "3.weight", "3.bias")}
+    with torch.no_grad():
+        frames = whisper(mel).last_hidden_state
+        keep = [(len(win) - 1) // 1280 + 1 for win in windows]
+        merged = torch.cat([frames[i, : n * 4].reshape(n, -1) for i, n in enumerate(keep)])
+        h = torch.nn.functional.silu(merged @ w["0.weight"].T + w["0.bias"]) @ w["2.weight"].T + w["2.bias"]
+        expected = torch.nn.functional.layer_norm(h, h.shape[-1:], w["3.weight"], w["3.bias"],
+                                                  eps=raw["text_config"]["rms_norm_eps"]).numpy()
+    ours = pipe.encode_audio(x)
+    assert ours.shape == expected.shape == (sum(keep), 64)
+    assert np.abs(ours - expected).max() <= 1e-5 * np.abs(expected).max()
+
+
+def test_quantized_decoder_runs_and_sessions_are_refused_clearly(diarize_bundle):
+    pipe = Pipeline.load(diarize_bundle, device="cpu", decoder="q8_0")
+    result = pipe.generate(clip(4.0, seed=2), "Transcribe the audio.", temperature=0, max_new_tokens=8,
+                           hotwords=["MOSS"])
+    assert result.token_ids and result.prompt_token_ids[-20:] != []
+    with pytest.raises(OptionsError, match="encodes whole 30 s windows; answering while audio arrives"):
+        pipe.session()
