@@ -7,8 +7,9 @@ size has (tests.conftest.ODD_OVERRIDES: odd widths, 3-head attention, output_dim
 so out_proj exists, two DeepStack taps) and deterministic clips of 0.7 s, 9.3 s and 30 s.
 
 DIR is a checkout of OpenMOSS/MOSS-Audio (or, with --family moss-music, of OpenMOSS/MOSS-Music:
-the same architecture under its own class names) or its extracted src/ folder; nothing of
-upstream lives in this repository. Upstream runs in a second process under --python (default: this
+the same architecture under its own class names; with --family moss-transcribe-diarize, of
+OpenMOSS/MOSS-Transcribe-Diarize, driven as bench/upstream_diarize.py says) or its extracted
+src/ folder; nothing of upstream lives in this repository. Upstream runs in a second process under --python (default: this
 interpreter), which must have the transformers version upstream pins (4.57.1: under
 transformers 5 its encoder indexes a layer output that is no longer a tuple). That process
 runs upstream's code only, plus the driver named below:
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m bench.upstream", description=__doc__,
                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--upstream", type=Path, help="MOSS-Audio (or MOSS-Music) checkout, or its src/ folder (required)")
-    p.add_argument("--family", choices=["moss-audio", "moss-music"], default="moss-audio",
+    p.add_argument("--family", choices=["moss-audio", "moss-music", "moss-transcribe-diarize"], default="moss-audio",
                    help="which upstream DIR holds and which the synthetic checkpoint declares")
     p.add_argument("--seconds", type=float, nargs="+", default=list(SECONDS), help="clip lengths")
     p.add_argument("--python", default=sys.executable,
@@ -103,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
     rows = _compare(theirs, meta, _ours(bundle, args.question, args.tokens, args.seconds), args.seconds)
     report = dict(upstream=dict(meta["upstream"], path=str(args.upstream),
                                 **_source_id(args.upstream, src, family.model_type)),
-                  checkpoint=dict(family=family.name, size="tiny", seed=SEED, overrides=_odd_overrides()),
+                  checkpoint=dict(family=family.name, size="tiny", seed=SEED, overrides=_odd_overrides(family)),
                   ours=dict(encoder="fp32 (onnxruntime)", decoder="f32", kv_type="f32", flash_attn="off"),
                   question=args.question, target_logits_rel=TARGET, rows=rows)
     _print(report)
@@ -128,7 +129,7 @@ def upstream_src(folder: Path, model_type: str = "moss_audio") -> Path:
     if (folder / "HEAD").is_file() and (folder / "objects").is_dir():
         raise OptionsError(f"--upstream {folder} is a bare git repository; extract a commit first, e.g. "
                            f"mkdir OUT && git -C {folder} archive COMMIT src pyproject.toml | tar -x -C OUT")
-    for candidate in (folder / "src", folder):
+    for candidate in (folder / "src", folder / model_type, folder):
         if all((candidate / f).is_file() for f in files):
             return candidate.resolve()
     raise OptionsError(f"--upstream {folder}: no {', '.join(files)} in it or in its src/; give a checkout "
@@ -173,21 +174,30 @@ def _source_id(given: Path, src: Path, model_type: str) -> dict:
     return dict(commit=lines[1] if own else None, modeling_sha256=digest)
 
 
-def _odd_overrides() -> dict:
-    from tests.conftest import ODD_OVERRIDES
+def _odd_overrides(family) -> dict:
+    from dataclasses import asdict
 
-    return ODD_OVERRIDES
+    from export.families import MOSS_TRANSCRIBE_DIARIZE
+    from tests.conftest import DIARIZE_ODD, ODD_OVERRIDES
+
+    return asdict(DIARIZE_ODD) if family is MOSS_TRANSCRIBE_DIARIZE else ODD_OVERRIDES
 
 
 def _prepare(work: Path, family) -> tuple[Path, Path]:
     """The odd checkpoint (128 mel bins, n_window 200: what upstream's classes need) and its F32 bundle,
     rebuilt every run so the bundle is always this code's."""
     from export.bundle import ExportOptions, export_bundle
+    from export.diarize.synth import write_diarize_checkpoint
+    from export.families import MOSS_TRANSCRIBE_DIARIZE
     from export.synth import write_checkpoint
+    from tests.conftest import DIARIZE_ODD, DIARIZE_ODD_TEMPLATE
 
     work.mkdir(parents=True, exist_ok=True)
-    ckpt = write_checkpoint(work / "checkpoint-odd", "tiny", seed=SEED, config_overrides=_odd_overrides(),
-                            family=family)
+    if family is MOSS_TRANSCRIBE_DIARIZE:
+        ckpt = write_diarize_checkpoint(work / "checkpoint-odd", DIARIZE_ODD, seed=SEED, template=DIARIZE_ODD_TEMPLATE)
+    else:
+        ckpt = write_checkpoint(work / "checkpoint-odd", "tiny", seed=SEED, config_overrides=_odd_overrides(family),
+                                family=family)
     bundle = work / "bundle-odd"
     export_bundle(ckpt, bundle, ExportOptions(encoder=("fp32",), decoder=("f32",), expected=False))
     return ckpt, bundle
@@ -205,7 +215,7 @@ def _call_upstream(python: str, spec: Path) -> None:
 
 def _ours(bundle: Path, question: str, tokens: int, seconds: list[float]) -> dict[str, dict]:
     """Our runtime on the same clips: prompt ids, mel, packed rows, last-position logits, greedy ids."""
-    from runtime.mel import log_mel
+    from runtime.mel import log_mel, window_mels
     from runtime.pipeline import Pipeline
     from tests.conftest import clip
 
@@ -216,7 +226,9 @@ def _ours(bundle: Path, question: str, tokens: int, seconds: list[float]) -> dic
         rows = pipe.encode_audio(x)
         prompt = pipe.prompt([pipe.token_count(x.size)], question)
         greedy = pipe.generate(x, question, temperature=0, max_new_tokens=tokens).token_ids
-        out[str(s)] = dict(ids=prompt.ids, mel=log_mel(x, pipe.manifest.audio), rows=rows,
+        a = pipe.manifest.audio
+        mel = window_mels(x, a)[0] if a.window_samples else log_mel(x, a)
+        out[str(s)] = dict(ids=prompt.ids, mel=mel, rows=rows,
                            logits=pipe.decoder.prefill(prompt, rows)[-1], greedy=np.asarray(greedy))
     pipe.close()
     return out
@@ -289,7 +301,11 @@ def _upstream_side(spec: dict) -> int:
     import torch
     import transformers
 
-    modeling, processing = _import_upstream(Path(spec["src"]), spec["model_type"])
+    if spec["model_type"] == "moss_transcribe_diarize":
+        from bench.upstream_diarize import diarize_side
+
+        return diarize_side(spec, UPSTREAM)
+    modeling, processing = import_upstream(Path(spec["src"]), spec["model_type"])
     ckpt = Path(spec["checkpoint"])
     model_class = getattr(modeling, spec["architecture"])
     model, info = model_class.from_pretrained(str(ckpt), dtype=torch.float32, output_loading_info=True)
@@ -338,14 +354,15 @@ def _upstream_side(spec: dict) -> int:
     return 0
 
 
-def _import_upstream(src: Path, model_type: str) -> tuple[types.ModuleType, types.ModuleType]:
-    """Upstream's modules, from `src` under the package name its own imports use ("src")."""
-    package = types.ModuleType("src")
-    package.__path__ = [str(src)]
-    sys.modules["src"] = package
-    modeling = importlib.import_module(f"src.modeling_{model_type}")
+def import_upstream(src: Path, model_type: str, package: str = "src") -> tuple[types.ModuleType, types.ModuleType]:
+    """Upstream's modules, from `src` under the package name its own imports use ("src" for MOSS-Audio's
+    absolute imports; the folder's own name for a package that imports relatively)."""
+    module = types.ModuleType(package)
+    module.__path__ = [str(src)]
+    sys.modules[package] = module
+    modeling = importlib.import_module(f"{package}.modeling_{model_type}")
     sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))  # imported, unused for Whisper mels
-    return modeling, importlib.import_module(f"src.processing_{model_type}")
+    return modeling, importlib.import_module(f"{package}.processing_{model_type}")
 
 
 def _per_chunk_features(encoder, chunk: int) -> Callable:

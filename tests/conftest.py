@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from export.processor import LOG_RANGE, SYSTEM, TEMPLATE, TRANSCRIBE_QUESTION
+from export.synth import SynthSize
 from runtime.manifest import AudioInfo, PromptInfo
 
 SAMPLE_RATE = 16_000
@@ -24,6 +25,21 @@ ODD_OVERRIDES = {
                             num_attention_heads=3, num_key_value_heads=1, head_dim=16),
     "adapter_hidden_size": 56,
 }
+
+
+# MOSS-Transcribe-Diarize of a shape no test uses (odd widths, 3 and 5 heads, one KV head, head_dim
+# 8), with a chat template of its own: a system turn, and a line break after the audio.
+DIARIZE_ODD = SynthSize(
+    audio=dict(num_mel_bins=80, d_model=48, encoder_layers=3, encoder_attention_heads=3, encoder_ffn_dim=72),
+    text=dict(vocab_size=360, hidden_size=40, intermediate_size=88, num_hidden_layers=3, num_attention_heads=5,
+              num_key_value_heads=1, head_dim=8, max_position_embeddings=8192),
+    adapter_hidden_size=0)
+DIARIZE_ODD_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first %}<|im_start|>system\nYou write who said what, and when."
+    "<|im_end|>\n{% endif %}<|im_start|>{{ message.role }}\n{% for item in message.content %}"
+    "{% if item.type == 'audio' %}<|audio_start|><|audio_pad|><|audio_end|>\n{% else %}{{ item.text }}{% endif %}"
+    "{% endfor %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 def clip(seconds: float, seed: int = 0) -> np.ndarray:

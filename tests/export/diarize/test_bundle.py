@@ -95,3 +95,9 @@ def test_quantized_decoder_runs_and_sessions_are_refused_clearly(diarize_bundle)
     assert result.token_ids and result.prompt_token_ids[-20:] != []
     with pytest.raises(OptionsError, match="encodes whole 30 s windows; answering while audio arrives"):
         pipe.session()
+
+
+def test_the_loop_guard_stops_generation_on_silence(pipe):
+    """Silence is where such models loop ("no endless output on silence"); random weights loop everywhere."""
+    result = pipe.generate(np.zeros(5 * 16000, dtype=np.float32), temperature=0, max_new_tokens=200, loop_guard=True)
+    assert result.finish_reason == "loop" and len(result.token_ids) < 200
