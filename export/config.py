@@ -108,9 +108,7 @@ class ModelConfig:
 
     def _check(self) -> None:
         a, t = self.audio, self.text
-        problems = []
-        if a.d_model % a.encoder_attention_heads:
-            problems.append(f"audio d_model {a.d_model} is not divisible by {a.encoder_attention_heads} heads")
+        problems = head_problems(a.d_model, a.encoder_attention_heads, t)
         if a.d_model % 2:
             problems.append(f"audio d_model {a.d_model} must be even for sinusoidal positions")
         for i in a.deepstack_encoder_layer_indexes:
@@ -118,10 +116,7 @@ class ModelConfig:
                 problems.append(f"deepstack encoder layer {i} is outside 0..{a.encoder_layers - 1}")
         if self.n_deepstack > t.num_hidden_layers:
             problems.append(f"{self.n_deepstack} DeepStack taps but only {t.num_hidden_layers} LLM layers")
-        if t.num_attention_heads % t.num_key_value_heads:
-            problems.append("num_attention_heads must be a multiple of num_key_value_heads")
-        if problems:
-            raise CheckpointError("config.json is inconsistent: " + "; ".join(problems))
+        refuse(problems)
 
     def expected_tensors(self) -> dict[str, Shape]:
         """Every weight a MOSS-Audio checkpoint of this config holds, with its shape."""
@@ -139,17 +134,7 @@ class ModelConfig:
             "audio_encoder.layer_norm.weight": (d,),
             "audio_encoder.layer_norm.bias": (d,),
         }
-        for i in range(a.encoder_layers):
-            p = f"audio_encoder.layers.{i}."
-            for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
-                out[f"{p}self_attn.{proj}.weight"] = (d, d)
-                if proj != "k_proj":
-                    out[f"{p}self_attn.{proj}.bias"] = (d,)
-            for norm in ("self_attn_layer_norm", "final_layer_norm"):
-                out[f"{p}{norm}.weight"] = (d,)
-                out[f"{p}{norm}.bias"] = (d,)
-            out[f"{p}fc1.weight"], out[f"{p}fc1.bias"] = (f, d), (f,)
-            out[f"{p}fc2.weight"], out[f"{p}fc2.bias"] = (d, f), (d,)
+        out.update(whisper_layer_tensors("audio_encoder.", a.encoder_layers, d, f))
         if a.has_out_proj:
             out["audio_encoder.out_proj.weight"] = (a.output_dim, d)
         h, ah = t.hidden_size, self.adapter_hidden_size
@@ -173,6 +158,38 @@ def text_config(section: Mapping[str, Any], name: str) -> TextConfig:
     lang.setdefault("max_position_embeddings", 40960)
     _reject_unsupported(lang, name)
     return _build(TextConfig, lang, name)
+
+
+def head_problems(audio_d: int, audio_heads: int, t: TextConfig) -> list[str]:
+    """What is wrong with the attention heads of both towers (nothing: [])."""
+    problems = []
+    if audio_d % audio_heads:
+        problems.append(f"audio d_model {audio_d} is not divisible by {audio_heads} heads")
+    if t.num_attention_heads % t.num_key_value_heads:
+        problems.append("num_attention_heads must be a multiple of num_key_value_heads")
+    return problems
+
+
+def refuse(problems: list[str]) -> None:
+    if problems:
+        raise CheckpointError("config.json is inconsistent: " + "; ".join(problems))
+
+
+def whisper_layer_tensors(prefix: str, layers: int, d: int, ffn: int) -> dict[str, Shape]:
+    """Whisper encoder layers' weights (k_proj without bias) under `prefix`layers.i."""
+    out: dict[str, Shape] = {}
+    for i in range(layers):
+        p = f"{prefix}layers.{i}."
+        for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            out[f"{p}self_attn.{proj}.weight"] = (d, d)
+            if proj != "k_proj":
+                out[f"{p}self_attn.{proj}.bias"] = (d,)
+        for norm in ("self_attn_layer_norm", "final_layer_norm"):
+            out[f"{p}{norm}.weight"] = (d,)
+            out[f"{p}{norm}.bias"] = (d,)
+        out[f"{p}fc1.weight"], out[f"{p}fc1.bias"] = (ffn, d), (ffn,)
+        out[f"{p}fc2.weight"], out[f"{p}fc2.bias"] = (d, ffn), (d,)
+    return out
 
 
 def qwen3_tensors(t: TextConfig, prefix: str) -> dict[str, Shape]:

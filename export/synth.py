@@ -110,12 +110,8 @@ def write_checkpoint(out: Path, size: str | SynthSize, seed: int = 0, *, config_
                      family: Family = MOSS_AUDIO) -> Path:
     """Write a checkpoint folder atomically; `config_overrides` edits config.json sections."""
     spec = SIZES[size] if isinstance(size, str) else size
-    raw = dict(config_dict(spec), model_type=family.model_type, architectures=[family.architecture])
-    for section, values in (config_overrides or {}).items():
-        if isinstance(values, dict) and isinstance(raw.get(section), dict):
-            raw[section].update(values)
-        else:
-            raw[section] = values
+    raw = apply_overrides(dict(config_dict(spec), model_type=family.model_type, architectures=[family.architecture]),
+                          config_overrides)
     config = ModelConfig.from_dict(raw)
     with atomic_dir(out) as tmp:
         (tmp / "config.json").write_text(json.dumps(raw, indent=2))
@@ -130,6 +126,16 @@ def write_checkpoint(out: Path, size: str | SynthSize, seed: int = 0, *, config_
             do_sample=True, temperature=1.0, top_p=1.0, top_k=50, max_new_tokens=1024), indent=2))
         _write_weights(tmp, config, spec.dtype, seed)
     return out
+
+
+def apply_overrides(raw: dict, overrides: dict | None) -> dict:
+    """config.json with `overrides` applied: a dict updates its section, anything else replaces it."""
+    for section, values in (overrides or {}).items():
+        if isinstance(values, dict) and isinstance(raw.get(section), dict):
+            raw[section].update(values)
+        else:
+            raw[section] = values
+    return raw
 
 
 def write_tokenizer(folder: Path, vocab_rows: int, corpus: Iterable[str] | None = None,

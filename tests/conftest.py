@@ -51,6 +51,14 @@ def clip(seconds: float, seed: int = 0) -> np.ndarray:
     return (tone + 0.05 * rng.standard_normal(n)).astype(np.float32)
 
 
+def _export(tmp_path_factory, ckpt, name: str, encoder: tuple[str, ...], decoder: tuple[str, ...]):
+    from export.bundle import ExportOptions, export_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / name
+    export_bundle(ckpt, out, ExportOptions(encoder=encoder, decoder=decoder))
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory):
     from export.synth import write_checkpoint
@@ -83,11 +91,8 @@ def odd_reference(odd_ckpt):
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_ckpt, tmp_path_factory):
-    from export.bundle import ExportOptions, export_bundle
-
-    out = tmp_path_factory.mktemp("bundle") / "tiny"
-    export_bundle(tiny_ckpt, out, ExportOptions(encoder=("fp32", "fp16", "int8"), decoder=("f32", "f16", "q8_0")))
-    return out
+    return _export(tmp_path_factory, tiny_ckpt, "tiny", encoder=("fp32", "fp16", "int8"),
+                   decoder=("f32", "f16", "q8_0"))
 
 
 @pytest.fixture
@@ -107,11 +112,7 @@ def tampered_bundle(tiny_bundle, tmp_path):
 
 @pytest.fixture(scope="session")
 def odd_bundle(odd_ckpt, tmp_path_factory):
-    from export.bundle import ExportOptions, export_bundle
-
-    out = tmp_path_factory.mktemp("bundle") / "odd"
-    export_bundle(odd_ckpt, out, ExportOptions(encoder=("fp32",), decoder=("f32",)))
-    return out
+    return _export(tmp_path_factory, odd_ckpt, "odd", encoder=("fp32",), decoder=("f32",))
 
 
 @pytest.fixture(scope="session")
@@ -132,11 +133,7 @@ def diarize_ckpt(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def diarize_bundle(diarize_ckpt, tmp_path_factory):
-    from export.bundle import ExportOptions, export_bundle
-
-    out = tmp_path_factory.mktemp("bundle") / "diarize"
-    export_bundle(diarize_ckpt, out, ExportOptions(encoder=("fp32",), decoder=("f32", "q8_0")))
-    return out
+    return _export(tmp_path_factory, diarize_ckpt, "diarize", encoder=("fp32",), decoder=("f32", "q8_0"))
 
 
 @pytest.fixture(scope="session")
@@ -149,11 +146,8 @@ def small_ckpt(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def small_bundle(small_ckpt, tmp_path_factory):
-    from export.bundle import ExportOptions, export_bundle
-
-    out = tmp_path_factory.mktemp("bundle") / "small"
-    export_bundle(small_ckpt, out, ExportOptions(encoder=("fp32", "int8"), decoder=("f16", "q8_0", "q4_k_m")))
-    return out
+    return _export(tmp_path_factory, small_ckpt, "small", encoder=("fp32", "int8"),
+                   decoder=("f16", "q8_0", "q4_k_m"))
 
 
 @pytest.fixture(scope="session")

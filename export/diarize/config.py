@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from export.config import Shape, TextConfig, _build, qwen3_tensors, text_config
+from export.config import (Shape, TextConfig, _build, head_problems, qwen3_tensors, refuse, text_config,
+                           whisper_layer_tensors)
 from export.families import MOSS_TRANSCRIBE_DIARIZE, Family
 from runtime.errors import CheckpointError
 
@@ -74,19 +75,14 @@ class DiarizeConfig:
 
     def _check(self) -> None:
         a, t = self.audio, self.text
-        problems = []
-        if a.d_model % a.encoder_attention_heads:
-            problems.append(f"audio d_model {a.d_model} is not divisible by {a.encoder_attention_heads} heads")
+        problems = head_problems(a.d_model, a.encoder_attention_heads, t)
         if a.activation_function != "gelu" or a.scale_embedding:
             problems.append("only Whisper's exact GELU without embedding scaling is supported")
         if a.max_source_positions % self.audio_merge_size:
             problems.append(f"{a.max_source_positions} encoder frames do not merge by {self.audio_merge_size}")
         if self.adaptor_input_dim != a.d_model * self.audio_merge_size:
             problems.append(f"adaptor_input_dim {self.adaptor_input_dim} is not d_model x audio_merge_size")
-        if t.num_attention_heads % t.num_key_value_heads:
-            problems.append("num_attention_heads must be a multiple of num_key_value_heads")
-        if problems:
-            raise CheckpointError("config.json is inconsistent: " + "; ".join(problems))
+        refuse(problems)
 
     def expected_tensors(self) -> dict[str, Shape]:
         """Every weight the checkpoint holds (upstream's ForConditionalGeneration), with its shape."""
@@ -99,17 +95,7 @@ class DiarizeConfig:
             w + "embed_positions.weight": (a.max_source_positions, d),
             w + "layer_norm.weight": (d,), w + "layer_norm.bias": (d,),
         }
-        for i in range(a.encoder_layers):
-            p = f"{w}layers.{i}."
-            for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
-                out[f"{p}self_attn.{proj}.weight"] = (d, d)
-                if proj != "k_proj":
-                    out[f"{p}self_attn.{proj}.bias"] = (d,)
-            for norm in ("self_attn_layer_norm", "final_layer_norm"):
-                out[f"{p}{norm}.weight"] = (d,)
-                out[f"{p}{norm}.bias"] = (d,)
-            out[f"{p}fc1.weight"], out[f"{p}fc1.bias"] = (f, d), (f,)
-            out[f"{p}fc2.weight"], out[f"{p}fc2.bias"] = (d, f), (d,)
+        out.update(whisper_layer_tensors(w, a.encoder_layers, d, f))
         v = "model.vq_adaptor.layers."
         out.update({v + "0.weight": (h, self.adaptor_input_dim), v + "0.bias": (h,), v + "2.weight": (h, h),
                     v + "2.bias": (h,), v + "3.weight": (h,), v + "3.bias": (h,)})

@@ -15,7 +15,7 @@ from pathlib import Path
 from export.atomic import atomic_dir
 from export.diarize.config import DiarizeConfig
 from export.families import MOSS_TRANSCRIBE_DIARIZE
-from export.synth import QWEN_ADDED, SynthSize, _write_weights, special_ids, write_tokenizer
+from export.synth import QWEN_ADDED, SynthSize, _write_weights, apply_overrides, special_ids, write_tokenizer
 
 # Qwen-style turns; an audio item renders as upstream's processor expects it.
 TEMPLATE = (
@@ -62,12 +62,7 @@ def write_diarize_checkpoint(out: Path, size: str | SynthSize, seed: int = 0, *,
         base = write_tokenizer(tmp, spec.text["vocab_size"], extra=(AUDIO_TOKENS[1], AUDIO_TOKENS[2], AUDIO_TOKENS[0]))
         ids = special_ids(base)
         audio_pad = base + len(QWEN_ADDED) + 2  # added after Qwen's block: start, end, then the placeholder
-        raw = config_dict(spec, audio_pad)
-        for section, values in (config_overrides or {}).items():
-            if isinstance(values, dict) and isinstance(raw.get(section), dict):
-                raw[section].update(values)
-            else:
-                raw[section] = values
+        raw = apply_overrides(config_dict(spec, audio_pad), config_overrides)
         config = DiarizeConfig.from_dict(raw)
         (tmp / "config.json").write_text(json.dumps(raw, indent=2))
         (tmp / "chat_template.jinja").write_text(template)

@@ -69,7 +69,8 @@ def test_sharded_checkpoint_with_index(tiny_ckpt, tmp_path, monkeypatch):
 @pytest.mark.parametrize("damage,message", [
     (lambda f: (f / "config.json").unlink(), "has no config.json"),
     (lambda f: (f / "config.json").write_text("{not json"), "not valid JSON"),
-    (lambda f: (f / "config.json").write_text('{"model_type": "qwen3"}'), "no 'audio_config'"),
+    (lambda f: (f / "config.json").write_text('{"model_type": "qwen3"}'), "model_type 'qwen3': not a model family"),
+    (lambda f: (f / "config.json").write_text('{"model_type": "moss_audio"}'), "no 'audio_config'"),
     (lambda f: (f / "model.safetensors").write_bytes(b"\x00" * 64), "not a readable safetensors"),
     (lambda f: (f / "model.safetensors").unlink(), "no \\*.safetensors"),
 ])
