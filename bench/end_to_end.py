@@ -26,7 +26,8 @@ def ours(bundle: Path, encoder: str, decoder: str, seconds: float, new_tokens: i
     t = r.timings
     return {"pipeline": f"ours: encoder {encoder} + decoder {decoder}", "load_s": round(load, 2),
             "ttft_s": round(t.encode_s + t.prefill_s, 3), "total_s": round(total, 3),
-            "new_tokens": len(r.token_ids), "peak_rss_mb": round(peak_rss_mb(), 1)}
+            "new_tokens": len(r.token_ids), "decode_tok_s": round(t.decode_tok_s, 2),
+            "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
 def reference(ckpt: Path, seconds: float, new_tokens: int, threads: int) -> dict:
@@ -42,15 +43,16 @@ def reference(ckpt: Path, seconds: float, new_tokens: int, threads: int) -> dict
     model = MossAudioReference(Checkpoint.open(ckpt), dtype=dtype)
     load = time.perf_counter() - t0
     x = synthetic_clip(seconds, seed=3)
-    first: list[float] = []
+    arrivals: list[float] = []
     t0 = time.perf_counter()
     prompt, rows = model.prepare([x], model.ckpt.prompt_info.default_question)
     tokens = model.generate(prompt, rows, GenerationOptions(max_new_tokens=new_tokens, temperature=0),
-                            on_token=lambda _t: first or first.append(time.perf_counter()))
+                            on_token=lambda _t: arrivals.append(time.perf_counter()))
     total = time.perf_counter() - t0
+    decode = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) if len(arrivals) > 1 else 0.0
     return {"pipeline": f"PyTorch reference {str(dtype).removeprefix('torch.')} CPU" + note, "load_s": round(load, 2),
-            "ttft_s": round(first[0] - t0, 3), "total_s": round(total, 3), "new_tokens": len(tokens),
-            "peak_rss_mb": round(peak_rss_mb(), 1)}
+            "ttft_s": round(arrivals[0] - t0, 3), "total_s": round(total, 3), "new_tokens": len(tokens),
+            "decode_tok_s": round(decode, 2), "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
 def _reference_dtype(ckpt):

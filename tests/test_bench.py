@@ -31,3 +31,15 @@ def test_quick_benchmark_writes_every_section(tmp_path):
     for title in ("Encoder", "Decoder", "End to end", "Start-up", "while the audio arrives", "bandwidth ceiling",
                   "Batch: 8 clips", "Server"):
         assert title in out.stdout
+
+
+def test_quick_diarize_benchmark(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "bench.diarize", "--quick", "--seconds", "7", "--new-tokens", "8",
+                          "--json", str(tmp_path / "d.json"), "--work", str(tmp_path / "work")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = json.loads((tmp_path / "d.json").read_text())["rows"]
+    assert [r["pipeline"] for r in rows[:3]] == [f"ours: encoder fp32 + decoder {d}" for d in ("f16", "q8_0", "q4_k_m")]
+    assert "PyTorch reference" in rows[3]["pipeline"]
+    assert all(r["ttft_s"] > 0 and r["decode_tok_s"] > 0 and r["peak_rss_mb"] > 0 for r in rows)
+    assert "MOSS-Transcribe-Diarize tiny" in out.stdout
