@@ -54,6 +54,9 @@ def _run(args: argparse.Namespace) -> int:
     results["startup"] = startup.run(shapes, "q4_k_m", args.threads, args.work)
     _table("Start-up: load, first answer, memory (PSS of two processes on one bundle); CrispASR 4B: load "
            f"{startup.CRISPASR_4B['load_s']} s, peak {startup.CRISPASR_4B['peak_rss_mb']:.0f} MB", results["startup"])
+    results["knobs"] = startup.knobs(bundle, "q4_k_m", args.threads)
+    _table(f"Start-up knobs on the {spec.size} shape (encoder fp32, decoder q4_k_m): onnxruntime pre-packing, "
+           "llama.cpp repacking", results["knobs"])
     results["incremental"] = incremental.run(bundle, "q4_k_m", spec.e2e_seconds, args.threads)
     _table(f"Answer while the audio arrives: {spec.e2e_seconds:.0f} s clip fed in 20 ms blocks, q4_k_m",
            results["incremental"])

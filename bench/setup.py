@@ -34,7 +34,7 @@ def prepare(spec: BenchSpec, work: Path) -> tuple[Path, Path]:
 
     ckpt, bundle = work / f"checkpoint-{spec.size}", work / f"bundle-{spec.size}"
     if not (ckpt / "config.json").is_file():
-        write_checkpoint(ckpt, spec.size, seed=0)
+        write_checkpoint(ckpt, spec.size, seed=0, text_only_head=True)
     if not (bundle / "manifest.json").is_file():
         export_bundle(ckpt, bundle, ExportOptions(encoder=("fp32", "int8"), decoder=QUICK_DECODERS,
                                                   imatrix=False, expected=False))

@@ -24,28 +24,30 @@ def _pss_mb() -> float:
     return 0.0
 
 
-def _answer(bundle: str, decoder: str, threads: int, barrier, results) -> None:
+def _answer(bundle: str, decoder: str, threads: int, barrier, results, knobs: dict) -> None:
     from quant.probe import peak_rss_mb
     from runtime.pipeline import Pipeline
 
     t0 = time.perf_counter()
-    pipe = Pipeline.load(bundle, device="cpu", decoder=decoder, threads=threads)
+    pipe = Pipeline.load(bundle, device="cpu", decoder=decoder, threads=threads, **knobs)
     load = time.perf_counter() - t0
     t0 = time.perf_counter()
-    pipe.generate(synthetic_clip(5.0, seed=1), temperature=0, max_new_tokens=8)
+    timings = pipe.generate(synthetic_clip(5.0, seed=1), temperature=0, max_new_tokens=8).timings
     first = time.perf_counter() - t0
     m = pipe.manifest
     files = m.part_bytes("encoder", pipe.encoder_name) + m.part_bytes("decoder", pipe.decoder_name)
     barrier.wait()  # every process loaded and answered: now the shared pages are counted once
     results.put({"load_s": load, "first_answer_s": first, "peak_rss_mb": peak_rss_mb(), "pss_mb": _pss_mb(),
-                 "files_mb": files / 2**20})
+                 "files_mb": files / 2**20, "encode_s": timings.encode_s, "prefill_tok_s": timings.prefill_tok_s,
+                 "decode_tok_s": timings.decode_tok_s})
     barrier.wait()
 
 
-def processes(bundle: Path, decoder: str, threads: int, n: int) -> list[dict]:
+def processes(bundle: Path, decoder: str, threads: int, n: int, knobs: dict | None = None) -> list[dict]:
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(n), context.Queue()
-    workers = [context.Process(target=_answer, args=(str(bundle), decoder, threads, barrier, results)) for _ in range(n)]
+    workers = [context.Process(target=_answer, args=(str(bundle), decoder, threads, barrier, results, knobs or {}))
+               for _ in range(n)]
     for w in workers:
         w.start()
     out = [results.get(timeout=1800) for _ in workers]
@@ -87,4 +89,21 @@ def run(shapes: dict[str, Path], decoder: str, threads: int, work: Path) -> list
                      "rss_over_files": round(one["peak_rss_mb"] / files_mb, 3),
                      "pss_two_mb": round(sum(p["pss_mb"] for p in two)),
                      "pss_two_over_rss_one": round(sum(p["pss_mb"] for p in two) / one["peak_rss_mb"], 3)})
+    return rows
+
+
+def knobs(bundle: Path, decoder: str, threads: int) -> list[dict]:
+    """What onnxruntime's pre-packing and llama.cpp's CPU repacking cost and buy: each of the four
+    settings loaded and asked (5 s clip) in fresh processes, alone and as two on the bundle."""
+    rows = []
+    for prepack in (True, False):
+        for repack in (True, False):
+            knob = dict(prepack=prepack, repack=repack)
+            one = processes(bundle, decoder, threads, 1, knob)[0]
+            two = processes(bundle, decoder, max(1, threads // 2), 2, knob)
+            rows.append({"prepack": prepack, "repack": repack, "load_s": round(one["load_s"], 3),
+                         "encode_s": round(one["encode_s"], 3), "prefill_tok_s": round(one["prefill_tok_s"], 1),
+                         "decode_tok_s": round(one["decode_tok_s"], 2), "peak_rss_mb": round(one["peak_rss_mb"]),
+                         "rss_over_files": round(one["peak_rss_mb"] / one["files_mb"], 3),
+                         "pss_two_over_rss_one": round(sum(p["pss_mb"] for p in two) / one["peak_rss_mb"], 3)})
     return rows

@@ -35,6 +35,18 @@ class ChunkGraph(nn.Module):
         return self.tower.pack(top, taps)
 
 
+class WindowGraph(nn.Module):
+    """mel [windows, n_mels, window frames] -> rows [windows, tokens, hidden]; modules named tower.* as in
+    ChunkGraph, which is how the precisions pick MatMuls by module."""
+
+    def __init__(self, tower: nn.Module):
+        super().__init__()
+        self.tower = tower
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.tower(mel)
+
+
 @dataclass(frozen=True)
 class EncoderFile:
     path: Path
@@ -52,7 +64,7 @@ def trace(tower: nn.Module, n_mels: int, path: Path) -> Path:
         example = (torch.zeros(2, n_mels, size), torch.tensor([size, 123]), torch.tensor([size, size]))
         inputs = ENCODER_INPUTS
     else:  # a windowed family's tower takes whole windows
-        graph = tower.float().eval()
+        graph = WindowGraph(tower.float().eval())
         example = (torch.zeros(2, n_mels, tower.config.audio.window_frames),)
         inputs = WINDOW_INPUTS
     with warnings.catch_warnings(), _quiet_torch_export():

@@ -107,16 +107,20 @@ def special_ids(base: int = BASE_VOCAB) -> dict[str, int]:
 
 
 def write_checkpoint(out: Path, size: str | SynthSize, seed: int = 0, *, config_overrides: dict | None = None,
-                     family: Family = MOSS_AUDIO) -> Path:
-    """Write a checkpoint folder atomically; `config_overrides` edits config.json sections."""
+                     family: Family = MOSS_AUDIO, text_only_head: bool = False) -> Path:
+    """Write a checkpoint folder atomically; `config_overrides` edits config.json sections.
+
+    `text_only_head` zeroes the head's rows past the tokenizer, as training leaves them unused: a
+    4B-shape model has 151,936 rows and a few hundred tokens, and random weights otherwise sample
+    almost only rows that have no text (the benchmarks time answers by their text)."""
     spec = SIZES[size] if isinstance(size, str) else size
     raw = apply_overrides(dict(config_dict(spec), model_type=family.model_type, architectures=[family.architecture]),
                           config_overrides)
     config = ModelConfig.from_dict(raw)
     with atomic_dir(out) as tmp:
         (tmp / "config.json").write_text(json.dumps(raw, indent=2))
-        write_tokenizer(tmp, config.text.vocab_size)
-        ids = special_ids()
+        base = write_tokenizer(tmp, config.text.vocab_size)
+        ids = special_ids(base)
         (tmp / "processor_config.json").write_text(json.dumps(dict(
             processor_class=family.architecture.replace("Model", "Processor"), audio_token_id=ids["<|AUDIO|>"],
             audio_start_id=ids["<|audio_bos|>"], audio_end_id=ids["<|audio_eos|>"], enable_time_marker=True,
@@ -124,7 +128,7 @@ def write_checkpoint(out: Path, size: str | SynthSize, seed: int = 0, *, config_
         (tmp / "generation_config.json").write_text(json.dumps(dict(
             eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]], pad_token_id=ids["<|endoftext|>"],
             do_sample=True, temperature=1.0, top_p=1.0, top_k=50, max_new_tokens=1024), indent=2))
-        _write_weights(tmp, config, spec.dtype, seed)
+        _write_weights(tmp, config, spec.dtype, seed, head_rows=base + len(QWEN_ADDED) if text_only_head else None)
     return out
 
 
@@ -198,7 +202,7 @@ def _init_scale(name: str, shape: tuple[int, ...], config: ModelConfig) -> tuple
     return "normal", 1.0 / math.sqrt(fan_in)
 
 
-def _write_weights(folder: Path, config: ModelConfig, dtype: str, seed: int) -> None:
+def _write_weights(folder: Path, config: ModelConfig, dtype: str, seed: int, head_rows: int | None = None) -> None:
     import torch
     from safetensors.torch import save_file
 
@@ -223,6 +227,8 @@ def _write_weights(folder: Path, config: ModelConfig, dtype: str, seed: int) -> 
         t = torch.randn(shape, generator=gen) * std
         if kind == "one":
             t = t + 1.0
+        if head_rows is not None and name == "lm_head.weight":
+            t[head_rows:] = 0.0
         t = t.to(torch_dtype)
         nbytes = t.numel() * t.element_size()
         if shard_bytes + nbytes > SHARD_BYTES:

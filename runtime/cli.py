@@ -64,12 +64,18 @@ def add_load_args(p: argparse.ArgumentParser, threads_help: str | None = None) -
     p.add_argument("--threads", type=int, help=threads_help)
     p.add_argument("--n-gpu-layers", type=int, help="decoder layers on the GPU (-1: all)")
     p.add_argument("--context", type=int, help="decoder positions to allow (default: the device profile's)")
+    p.add_argument("--prepack", action=argparse.BooleanOptionalAction, default=None,
+                   help="onnxruntime's packed copy of the encoder weights: a little faster, slower to load, private "
+                   "memory (default: the device profile's)")
+    p.add_argument("--repack", action=argparse.BooleanOptionalAction, default=None,
+                   help="llama.cpp's CPU repacking of the decoder weights: faster decoding, slower to load, private "
+                   "memory (default: the device profile's)")
 
 
 def load_options(args: argparse.Namespace) -> dict:
     """Pipeline.load's keyword arguments from add_load_args' flags."""
     return dict(device=args.device, encoder=args.encoder, decoder=args.decoder, threads=args.threads,
-                n_gpu_layers=args.n_gpu_layers, context=args.context)
+                n_gpu_layers=args.n_gpu_layers, context=args.context, prepack=args.prepack, repack=args.repack)
 
 
 def add_generation_args(p: argparse.ArgumentParser, title: str = "default: the bundle's generation_config") -> None:

@@ -133,7 +133,7 @@ def diarize_ckpt(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def diarize_bundle(diarize_ckpt, tmp_path_factory):
-    return _export(tmp_path_factory, diarize_ckpt, "diarize", encoder=("fp32",), decoder=("f32", "q8_0"))
+    return _export(tmp_path_factory, diarize_ckpt, "diarize", encoder=("fp32", "fp16", "int8"), decoder=("f32", "q8_0"))
 
 
 @pytest.fixture(scope="session")

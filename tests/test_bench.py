@@ -10,7 +10,11 @@ def test_quick_benchmark_writes_every_section(tmp_path):
                           "--work", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads((tmp_path / "b.json").read_text())
-    assert {"encoder", "decoder", "end_to_end", "incremental", "startup", "limit", "batch", "server"} <= set(result)
+    assert {"encoder", "decoder", "end_to_end", "incremental", "startup", "knobs", "limit", "batch",
+            "server"} <= set(result)
+    assert [(r["prepack"], r["repack"]) for r in result["knobs"]] == [(True, True), (True, False), (False, True),
+                                                                      (False, False)]
+    assert all(r["load_s"] > 0 and r["encode_s"] > 0 and r["pss_two_over_rss_one"] > 0 for r in result["knobs"])
     start = result["startup"][0]
     assert start["load_s"] > 0 and start["cli_first_token_s"] > 0 and start["pss_two_mb"] > 0
     assert [(r["mode"], r["workers"]) for r in result["batch"]] == [("local", 1), ("local", 1), ("local", 2),
@@ -28,7 +32,7 @@ def test_quick_benchmark_writes_every_section(tmp_path):
     ours, http = result["server"]
     assert ours["new_tokens"] == http["new_tokens"] >= 2 and ours["ttft_s"] > 0 and http["decode_tok_s"] > 0
     assert http["ttft_ratio"] > 0 and http["decode_ratio"] > 0
-    for title in ("Encoder", "Decoder", "End to end", "Start-up", "while the audio arrives", "bandwidth ceiling",
+    for title in ("Encoder", "Decoder", "End to end", "Start-up", "Start-up knobs", "while the audio arrives", "bandwidth ceiling",
                   "Batch: 8 clips", "Server"):
         assert title in out.stdout
 

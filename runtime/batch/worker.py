@@ -26,6 +26,8 @@ class LoadSpec:
     n_gpu_layers: int | None = None
     context: int | None = None
     verbose: bool = False
+    prepack: bool | None = None  # None: the device profile's
+    repack: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class Transcriber:
 
         self.pipe = Pipeline.load(Path(load.bundle), load.device, encoder=load.encoder, decoder=load.decoder,
                                   threads=load.threads, n_gpu_layers=load.n_gpu_layers, context=load.context,
-                                  verify=True, verbose=load.verbose)
+                                  prepack=load.prepack, repack=load.repack, verify=True, verbose=load.verbose)
         self.ask = ask
         self.variant = {"encoder": self.pipe.encoder_name, "decoder": self.pipe.decoder_name}
 

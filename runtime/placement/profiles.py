@@ -50,7 +50,10 @@ class EncoderChoice:
     backend: str
     precision: str
     fallback: tuple[str, ...] = ()
-    prepack: bool = True  # onnxruntime's packed weight copies: faster GEMM, private memory, slower load
+    # onnxruntime's packed weight copies: faster GEMM, private memory, slower load. The CPU profiles turn
+    # it off: on the 4B shape (2 cores, AVX-512) it bought 10 % of encoder speed for 14.5 s of load and a
+    # private copy of the weights (bench/README.md, start-up knobs).
+    prepack: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,9 @@ class Profile:
     encoder: EncoderChoice
     context_tokens: int
     decoder: dict[str, DecoderChoice] = field(default_factory=dict)
-    decoder_repack: bool = True  # llama.cpp's CPU repacking of some quant types: faster prefill, private copy, slower load
+    # llama.cpp's CPU repacking of some quant types: a private copy and 2 s of load on the 4B shape, for
+    # 34 % more decode speed in Q4_K_M there (bench/README.md): kept on.
+    decoder_repack: bool = True
 
     @property
     def usable_gb(self) -> float | None:

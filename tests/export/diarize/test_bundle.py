@@ -101,3 +101,13 @@ def test_the_loop_guard_stops_generation_on_silence(pipe):
     """Silence is where such models loop ("no endless output on silence"); random weights loop everywhere."""
     result = pipe.generate(np.zeros(5 * 16000, dtype=np.float32), temperature=0, max_new_tokens=200, loop_guard=True)
     assert result.finish_reason == "loop" and len(result.token_ids) < 200
+
+
+def test_reduced_precision_encoders(diarize_bundle, pipe):
+    """Measured on this checkpoint, 33 s: fp16 max relative error 1.1e-3, int8 cosine 0.99997."""
+    x = clip(33.0, seed=2)
+    fp32 = pipe.encode_audio(x)
+    for encoder, check in (("fp16", lambda r: np.abs(r - fp32).max() <= 5e-3 * np.abs(fp32).max()),
+                           ("int8", lambda r: (r * fp32).sum() / np.linalg.norm(r) / np.linalg.norm(fp32) >= 0.9995)):
+        rows = Pipeline.load(diarize_bundle, device="cpu", encoder=encoder, decoder="q8_0").encode_audio(x)
+        assert rows.shape == fp32.shape and check(rows), encoder
