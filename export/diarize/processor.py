@@ -60,13 +60,19 @@ def chat_template(folder: Path) -> str:
                           "tokenizer_config.json): the prompt is undefined")
 
 
+def _raise(message: str):
+    raise CheckpointError(f"the chat template refuses the conversation: {message}")
+
+
 def prompt_info(folder: Path, config: DiarizeConfig, special_texts: list[str]) -> PromptInfo:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     audio, start, end = config.family.audio_tokens
     messages = [{"role": "user", "content": [{"type": "audio", "audio": "clip"},
                                              {"type": "text", "text": QUESTION_SLOT}]}]
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,  # as transformers renders templates
+                                        extensions=["jinja2.ext.loopcontrols"])
+    env.globals["raise_exception"] = _raise
     try:
         text = env.from_string(chat_template(folder)).render(messages=messages, add_generation_prompt=True)
     except Exception as e:  # jinja2's TemplateError and whatever the template itself raises
