@@ -50,19 +50,14 @@ def _run(args: argparse.Namespace) -> int:
     import os
 
     from bench.__main__ import _cpu, _table
-    from bench.end_to_end import ours, reference
+    from bench.end_to_end import against, ours, reference
     from runtime.child import run_in_child
 
     threads = args.threads or os.cpu_count() or 1
     size = "tiny" if args.quick else "0.9b"
     ckpt, bundle = prepare(size, args.work)
-    rows = [run_in_child(ours, bundle, "fp32", d, args.seconds, args.new_tokens, threads) for d in DECODERS]
-    ref = run_in_child(reference, ckpt, args.seconds, args.new_tokens, threads)
-    for row in rows:
-        row["ttft_speedup"] = round(ref["ttft_s"] / row["ttft_s"], 2)
-        row["decode_speedup"] = round(row["decode_tok_s"] / ref["decode_tok_s"], 2)
-        row["memory_ratio"] = round(row["peak_rss_mb"] / ref["peak_rss_mb"], 3)
-    rows.append(ref)
+    rows = against([run_in_child(ours, bundle, "fp32", d, args.seconds, args.new_tokens, threads) for d in DECODERS],
+                   run_in_child(reference, ckpt, args.seconds, args.new_tokens, threads))
     _table(f"MOSS-Transcribe-Diarize {size}: {args.seconds:g} s recording, {args.new_tokens} new tokens", rows)
     if args.json:
         args.json.write_text(json.dumps({"machine": {**_cpu(), "threads": threads, "model": size}, "rows": rows},

@@ -79,9 +79,14 @@ def run(ckpt: Path, bundle: Path, seconds: float, new_tokens: int, threads: int)
             (ours, bundle, "int8", "q4_k_m", seconds, new_tokens, threads),
             (reference, ckpt, seconds, new_tokens, threads)]
     out = [run_in_child(fn, *args) for fn, *args in jobs]
-    ref = out[-1]
-    for row in out[:-1]:
+    return against(out[:-1], out[-1])
+
+
+def against(ours: list[dict], ref: dict) -> list[dict]:
+    """Our rows with their speed-ups and memory ratio against the reference's row, then that row."""
+    for row in ours:
         row["ttft_speedup"] = round(ref["ttft_s"] / row["ttft_s"], 2)
         row["total_speedup"] = round(ref["total_s"] / row["total_s"], 2)
+        row["decode_speedup"] = round(row["decode_tok_s"] / ref["decode_tok_s"], 2) if ref["decode_tok_s"] else None
         row["memory_ratio"] = round(row["peak_rss_mb"] / ref["peak_rss_mb"], 3)
-    return out
+    return ours + [ref]

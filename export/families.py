@@ -4,7 +4,7 @@ MOSS-Music is MOSS-Audio's architecture under its own name (OpenMOSS/MOSS-Music,
 same encoder, adapter, DeepStack mergers, processor and prompt; only its class names and the
 question its app asks by default differ), so it takes the same path through export and
 runtime. MOSS-Transcribe-Diarize (Whisper encoder per 30 s window, merged rows at the input
-only, a stock Qwen3 with tied head) has its own (export/diarize/).
+only, a stock Qwen3 with tied head) has its own (export/diarize/). Any other model_type is refused.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ MOSS_TRANSCRIBE_DIARIZE = Family(
 BY_TYPE = {f.model_type: f for f in (MOSS_AUDIO, MOSS_MUSIC, MOSS_TRANSCRIBE_DIARIZE)}
 BY_NAME = {f.name: f for f in BY_TYPE.values()}
 assert tuple(BY_NAME) == FAMILIES, "the runtime reads exactly the families the exporter writes"
-NOT_YET: dict[str, str] = {}  # model_type -> name of a family known but not converted yet
 
 
 def family_of(raw: Mapping[str, Any]) -> Family:
@@ -50,8 +49,5 @@ def family_of(raw: Mapping[str, Any]) -> Family:
     if model_type in BY_TYPE:
         return BY_TYPE[model_type]
     supported = ", ".join(f"{f.name} (model_type {f.model_type!r})" for f in BY_TYPE.values())
-    if model_type in NOT_YET:
-        raise CheckpointError(f"config.json is a {NOT_YET[model_type]} checkpoint (model_type {model_type!r}), which "
-                              f"this exporter does not convert yet; it supports {supported}")
     what = f"model_type {model_type!r}" if model_type is not None else "no model_type"
     raise CheckpointError(f"config.json has {what}: not a model family this exporter knows; it supports {supported}")

@@ -18,7 +18,7 @@ from export.checkpoint import Checkpoint
 from export.config import TextConfig
 from export.modeling import load_streaming, load_tower
 from runtime.audio import AudioInput, load_audio, require_frames
-from runtime.chunks import clip_tokens, window_lengths
+from runtime.chunks import clip_tokens, window_tokens
 from runtime.prompt import Prompt, build_prompt
 from runtime.sampling import GenerationOptions, Sampler
 
@@ -105,12 +105,12 @@ class MossAudioReference(torch.nn.Module):
         """Upstream's processor: windows zero-padded to the window before the feature extractor (its
         torch path), the encoder per window, each window's first (n - 1) // samples_per_token + 1 rows."""
         a = self.ckpt.audio_info
-        lengths = window_lengths(samples.size, a.window_samples)
-        windows = [samples[i * a.window_samples : i * a.window_samples + n] for i, n in enumerate(lengths)]
-        mel = self._feature_extractor()(windows, sampling_rate=a.sample_rate, padding="max_length",
+        windows = window_tokens(samples.size, a)
+        clips = [samples[i * a.window_samples : i * a.window_samples + n] for i, (n, _) in enumerate(windows)]
+        mel = self._feature_extractor()(clips, sampling_rate=a.sample_rate, padding="max_length",
                                         return_tensors="pt")["input_features"]
         rows = self.tower(mel.to(self.device, self.dtype)).float()
-        return torch.cat([rows[i, : (n - 1) // a.samples_per_token + 1] for i, n in enumerate(lengths)])
+        return torch.cat([rows[i, :keep] for i, (_, keep) in enumerate(windows)])
 
     def prompt(self, token_counts: Sequence[int], question: str) -> Prompt:
         return build_prompt(self.ckpt.tokenize, self.ckpt.token_ids, token_counts, question, self.ckpt.prompt_info,

@@ -30,12 +30,16 @@ def audio_token_count(frames: int, chunk: int) -> int:
     return sum(stem_out_len(n) for n in chunk_lengths(frames, chunk))
 
 
-def window_lengths(n_samples: int, window: int) -> list[int]:
-    return [min(window, n_samples - start) for start in range(0, n_samples, window)]
+def window_tokens(n_samples: int, audio: "AudioInfo") -> list[tuple[int, int]]:
+    """A windowed family's windows: (samples, rows kept) each, a window of n samples keeping
+    (n - 1) // samples_per_token + 1 rows (upstream's processor)."""
+    window = audio.window_samples
+    lengths = [min(window, n_samples - start) for start in range(0, n_samples, window)]
+    return [(n, (n - 1) // audio.samples_per_token + 1) for n in lengths]
 
 
 def clip_tokens(n_samples: int, audio: "AudioInfo") -> int:
     """Audio tokens (rows) a clip of n samples gives, as the family's processor counts them."""
     if audio.window_samples:
-        return sum((n - 1) // audio.samples_per_token + 1 for n in window_lengths(n_samples, audio.window_samples))
+        return sum(rows for _, rows in window_tokens(n_samples, audio))
     return audio_token_count(n_samples // audio.hop_length, audio.chunk_frames)

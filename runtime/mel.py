@@ -97,13 +97,13 @@ def round_bfloat16(x: np.ndarray) -> np.ndarray:
 def window_mels(samples: np.ndarray, audio: AudioInfo) -> tuple[np.ndarray, list[int]]:
     """[windows, n_mels, chunk_frames] log-mels of the clip's windows, each zero-padded to the window
     and floored at its own maximum (Whisper's feature extractor), and the rows each window keeps."""
-    from runtime.chunks import window_lengths
+    from runtime.chunks import window_tokens
 
-    lengths = window_lengths(samples.size, audio.window_samples)
-    out = np.empty((len(lengths), audio.n_mels, audio.chunk_frames), dtype=np.float32)
+    windows = window_tokens(samples.size, audio)
+    out = np.empty((len(windows), audio.n_mels, audio.chunk_frames), dtype=np.float32)
     padded = np.zeros(audio.window_samples, dtype=np.float32)
-    for i, n in enumerate(lengths):
+    for i, (n, _) in enumerate(windows):
         padded[:n] = samples[i * audio.window_samples : i * audio.window_samples + n]
         padded[n:] = 0.0
         out[i] = log_mel(padded, audio)
-    return out, [(n - 1) // audio.samples_per_token + 1 for n in lengths]
+    return out, [rows for _, rows in windows]
