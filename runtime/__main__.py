@@ -94,6 +94,9 @@ def _run(args: argparse.Namespace) -> int:
                 sys.stdout.write(piece)
                 sys.stdout.flush()
     r = stream.result
+    if not args.quiet:
+        for note in r.notes:
+            print(f"note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(r.to_dict(), ensure_ascii=False))
         return 0

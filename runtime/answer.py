@@ -70,6 +70,7 @@ class Result:
     finish_reason: str = ""  # stop (EOS) | length (max_new_tokens or the context) | loop | cancelled
     timings: Timings = field(default_factory=Timings)
     windows: list[Window] = field(default_factory=list)  # with window=: one per window
+    notes: list[str] = field(default_factory=list)  # what the caller should know about how it was answered
 
     @property
     def segments(self) -> list[Segment]:
@@ -85,7 +86,7 @@ class Result:
         return {"text": self.text, "reasoning": self.reasoning, "token_ids": self.token_ids,
                 "prompt_token_ids": self.prompt_token_ids, "finish_reason": self.finish_reason,
                 "segments": [s.to_dict() for s in self.segments], "timings": self.timings.to_dict(),
-                "windows": [w.to_dict() for w in self.windows]}
+                "windows": [w.to_dict() for w in self.windows], "notes": self.notes}
 
 
 class Stream:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Hashable, Iterator, Sequence
+from typing import Callable, Hashable, Iterator, Sequence
 
 import numpy as np
 
@@ -86,7 +86,9 @@ class Decoder:
 
     def __init__(self, path: Path, tokens: TokenIds, row_width: int, context: int,
                  options: DecoderOptions = DecoderOptions(), marker_rows: np.ndarray | None = None,
-                 arch: str = "qwen3vl"):
+                 arch: str = "qwen3vl", grow: Callable[[int, int, int], int] | None = None):
+        """grow(need, wanted, old) says how far the context may grow from old positions (at least
+        need, at most wanted) with the memory there is, or raises (runtime.placement.plan.grown_context)."""
         self.model = LlamaModel(path, n_gpu_layers=options.n_gpu_layers, repack=options.repack, verbose=options.verbose)
         if self.model.arch != arch or self.model.n_embd_inp != row_width:
             raise BundleError(
@@ -99,6 +101,7 @@ class Decoder:
                               f"{self.model.n_embd}: they belong to another model; re-export the bundle")
         self.marker_rows = marker_rows
         self.context_limit = min(context, self.model.n_ctx_train)
+        self.grow = grow
         self.ctx: LlamaContext | None = None
         self.cached: list[Hashable] = []  # what each position of the context's cache holds (see prefill)
 
@@ -112,9 +115,11 @@ class Decoder:
                               f"{self.context_limit}: shorten the audio or the question")
         if self.ctx is not None and self.ctx.n_ctx >= n_tokens:
             return self.ctx, False
+        size = min(self.context_limit, -(-n_tokens // CTX_ROUND) * CTX_ROUND)
+        if self.grow is not None:
+            size = self.grow(n_tokens, size, self.ctx.n_ctx if self.ctx is not None else 0)
         if self.ctx is not None:
             self.ctx.close()
-        size = min(self.context_limit, -(-n_tokens // CTX_ROUND) * CTX_ROUND)
         self.ctx = LlamaContext(self.model, n_ctx=size, n_batch=self.options.n_batch, n_threads=self.threads,
                                 kv_type=self.options.kv_type, flash_attn=self.options.flash_attn)
         self.cached = []

@@ -38,10 +38,15 @@ class AudioWindow:
         return self.samples.size / self.rate
 
 
-def window_size(window: object, fits_s: float) -> float:
-    """'auto' (any case) or a number of seconds, checked; the context's fit bounds it."""
-    if isinstance(window, str) and window.strip().lower() == "auto":
-        return min(MAX_WINDOW_S, fits_s)
+def is_auto(window: object) -> bool:
+    return isinstance(window, str) and window.strip().lower() == "auto"
+
+
+def window_size(window: object, fits_s: float, longest_s: float = MAX_WINDOW_S) -> float:
+    """'auto' (any case) or a number of seconds, checked; 'auto' is the longest that fits, at most
+    longest_s."""
+    if is_auto(window):
+        return min(longest_s, fits_s)
     try:
         size = float(window)  # type: ignore[arg-type]
     except (TypeError, ValueError):

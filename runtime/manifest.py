@@ -25,6 +25,9 @@ ENCODER_OUTPUT = "rows"
 REEXPORT = "re-export it with `python -m export CHECKPOINT --out BUNDLE`"
 # Model families this runtime runs; MOSS-Music is MOSS-Audio's architecture under its own name.
 FAMILIES = ("moss-audio", "moss-music", "moss-transcribe-diarize")
+# Families that answer a whole recording in one prompt (speaker labels must hold across it), so their
+# context is the model's own, not a device profile's: MOSS-Audio windows long audio instead.
+ONE_PASS_FAMILIES = ("moss-transcribe-diarize",)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Hashable, Iterator, Sequence, Union
 
@@ -25,10 +26,10 @@ from runtime.chunks import clip_tokens
 from runtime.decoder import Decoder, DecoderOptions
 from runtime.encoder import Encoder, OrtBackend
 from runtime.errors import AudioError, BundleError, OptionsError, PromptError
-from runtime.longform import iter_windows, join_seam, join_windows, source_duration_s, window_size
+from runtime.longform import MAX_WINDOW_S, is_auto, iter_windows, join_seam, join_windows, source_duration_s, window_size
 from runtime.loopguard import LoopGuard
-from runtime.manifest import Manifest, load_manifest
-from runtime.placement.plan import Plan, make_plan
+from runtime.manifest import ONE_PASS_FAMILIES, Manifest, load_manifest
+from runtime.placement.plan import Plan, affordable_context, grown_context, make_plan
 from runtime.prompt import MarkerRule, Prompt, audio_span_ids, build_prompt, with_hotwords
 from runtime.rowcache import RowCache, audio_key
 from runtime.sampling import GenerationOptions
@@ -53,7 +54,8 @@ class Pipeline:
              prepack: bool | None = None, repack: bool | None = None, verify: bool = True,
              verbose: bool = False) -> "Pipeline":
         """Open a bundle. `encoder`/`decoder` name variants in the manifest (default: the plan's
-        choice for this machine); `context` caps the decoder positions (default: the device profile's);
+        choice for this machine); `context` caps the decoder positions (default: the device profile's, or
+        the model's own for a family that takes a whole recording in one pass);
         `prepack`/`repack` trade private weight copies (faster matmuls) for shared, quickly loaded
         weights (default: the profile's choice; see the README's knobs)."""
         bundle = Path(bundle)
@@ -70,7 +72,7 @@ class Pipeline:
         digits = np.load(bundle / dec.digit_rows) if dec.digit_rows else None
         with ThreadPoolExecutor(1) as side:  # llama.cpp and onnxruntime load in native code, side by side
             decoding = side.submit(Decoder, bundle / dec.file, manifest.tokens, manifest.model.row_width, plan.context,
-                                   options, digits, dec.arch)
+                                   options, digits, dec.arch, partial(grown_context, manifest, plan))
             try:
                 backend = _engine_backend(bundle, plan, notes, verbose) or OrtBackend(
                     bundle / enc.file, plan.device, threads, verbose, plan.prepack)
@@ -152,7 +154,13 @@ class Pipeline:
     def _audio_budget(self, question: str, max_new_tokens: int, n_clips: int = 1) -> int:
         ids = self.prompt([1] * n_clips, question)
         text = len(ids) - n_clips * (1 + 2)  # the template and question without the clips' spans
-        return self.decoder.context_limit - text - 2 * n_clips - max_new_tokens
+        return self._positions() - text - 2 * n_clips - max_new_tokens
+
+    def _positions(self) -> int:
+        """Positions a prompt and its answer may use now: the plan's context, within the memory
+        free for its KV cache (which matters only past the load-time check, for a one-pass family)."""
+        current = self.decoder.ctx.n_ctx if self.decoder.ctx is not None else 0
+        return min(self.decoder.context_limit, affordable_context(self.manifest, self.plan, current))
 
     def _check_fits(self, seconds: Sequence[float], question: str, options: GenerationOptions) -> None:
         rate = self.manifest.audio.sample_rate
@@ -161,13 +169,15 @@ class Pipeline:
         budget = self._audio_budget(question, options.max_new_tokens, len(seconds))
         if spans <= budget:
             return
-        limit = self.decoder.context_limit
+        limit = self._positions()
+        context = f"the context ({limit})" if limit == self.decoder.context_limit else \
+            f"the context the memory free now allows ({limit} of the planned {self.decoder.context_limit})"
         if budget <= 0:
-            raise PromptError(f"the question and max_new_tokens={options.max_new_tokens} already fill the context "
-                              f"({limit} tokens): shorten the question or lower max_new_tokens")
+            raise PromptError(f"the question and max_new_tokens={options.max_new_tokens} already fill {context}: "
+                              "shorten the question or lower max_new_tokens")
         fits = self.max_audio_seconds(question, options.max_new_tokens)
         raise PromptError(f"{sum(seconds):.1f} s of audio needs {spans} prompt positions; with this question and "
-                          f"max_new_tokens={options.max_new_tokens} the context ({limit}) fits about {fits:.1f} s. "
+                          f"max_new_tokens={options.max_new_tokens} {context} fits about {fits:.1f} s. "
                           "Pass window='auto' (CLI: --window auto) to process it in windows, or lower max_new_tokens")
 
     # --- answers -----------------------------------------------------------------------------
@@ -179,7 +189,9 @@ class Pipeline:
         the iteration ends. Close it (or use `with`) to stop early.
 
         window='auto' (or seconds) answers long audio window by window; the text of each
-        window then arrives when it is complete, timestamps shifted, seams de-duplicated.
+        window then arrives when it is complete, timestamps shifted, seams de-duplicated. For a
+        one-pass family (Transcribe-Diarize) 'auto' is one pass when the recording fits the context
+        and memory, else the longest windows that do, and result.notes says speaker labels restart.
         loop_guard stops a generation that repeats itself (finish_reason "loop"). hotwords are
         appended to the question as a hint (names, terms the audio may hold)."""
         question = self._question(question, hotwords)
@@ -187,17 +199,28 @@ class Pipeline:
         guard = Guard(LoopGuard() if loop_guard is True else (loop_guard or None), threading.Event())
         clips = _as_clips(audio)
         result = Result()
+        rate = self.manifest.audio.sample_rate
+        if window is not None and len(clips) != 1:
+            raise PromptError("window= takes one clip; ask about several clips without windows")
+        fits = self.max_audio_seconds(question, opts.max_new_tokens) if window is not None else 0.0
+        if window is not None and self.one_pass and is_auto(window) and source_duration_s(clips[0], rate) <= fits:
+            window = None
         if window is not None:
-            if len(clips) != 1:
-                raise PromptError("window= takes one clip; ask about several clips without windows")
-            size = window_size(window, self.max_audio_seconds(question, opts.max_new_tokens))
+            size = window_size(window, fits, longest_s=fits if self.one_pass else MAX_WINDOW_S)
+            if self.one_pass:
+                result.notes.append(f"answered in windows of {size:.0f} s (one pass fits {fits:.0f} s here): "
+                                    "speaker labels restart in each window")
             body = self._windowed(clips[0], size, question, opts, result, guard)
         else:
-            rate = self.manifest.audio.sample_rate
             self._check_fits([source_duration_s(c, rate) for c in clips], question, opts)
             samples = [self.samples(c) for c in clips]
             body = self._answer(samples, question, opts, result, guard)
         return self._open(body, result, reasoning, guard.cancelled)
+
+    @property
+    def one_pass(self) -> bool:
+        """Whether this model answers a whole recording in one prompt (runtime.manifest.ONE_PASS_FAMILIES)."""
+        return self.manifest.model.family in ONE_PASS_FAMILIES
 
     def session(self, sample_rate: int | None = None) -> "Session":
         """Audio fed as it arrives (s.feed(block)), asked about any number of times (s.ask(q)):

@@ -47,3 +47,9 @@ def test_quick_diarize_benchmark(tmp_path):
     assert "PyTorch reference" in rows[3]["pipeline"]
     assert all(r["ttft_s"] > 0 and r["decode_tok_s"] > 0 and r["peak_rss_mb"] > 0 for r in rows)
     assert "MOSS-Transcribe-Diarize tiny" in out.stdout
+    one = subprocess.run([sys.executable, "-m", "bench.diarize", "--quick", "--one-pass", "0.5", "--new-tokens", "4",
+                          "--json", str(tmp_path / "o.json"), "--work", str(tmp_path / "work")],
+                         capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-3000:]
+    row = json.loads((tmp_path / "o.json").read_text())["one_pass"]
+    assert row["minutes"] == 0.5 and row["positions"] > 375 and row["peak_rss_mb"] > 0  # 30 s: 375 audio rows

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.errors import BundleError, OptionsError
-from runtime.manifest import EngineInfo, Manifest
+from runtime.errors import BundleError, OptionsError, PromptError
+from runtime.manifest import ONE_PASS_FAMILIES, EngineInfo, Manifest
 from runtime.placement.budget import kv_cache_gb, model_data
 from runtime.placement.detect import GB, Machine, best_profile, detect
 from runtime.placement.profiles import Profile
@@ -28,13 +28,18 @@ class Plan:
     engine: EngineInfo | None  # a TensorRT engine built on this GPU, used for the encoder
     decoder: str  # decoder variant in the bundle
     n_gpu_layers: int
-    context: int  # decoder positions allowed: the model's, capped by the profile's
+    context: int  # decoder positions allowed: the model's, capped by the profile's unless the model is one-pass
     kv_type: str
     profile: str | None
     machine: Machine
     notes: tuple[str, ...] = ()
     prepack: bool = True  # encoder weights packed by onnxruntime (private) or used in place (shared)
     repack: bool = True  # decoder weights repacked by llama.cpp for the CPU (private) or mapped (shared)
+    checked_context: int = 0  # positions whose KV cache the load-time memory check counts (0: all of context)
+
+    @property
+    def load_context(self) -> int:
+        return self.checked_context or self.context
 
 
 def make_plan(bundle: Path, manifest: Manifest, device: str = "auto", *, encoder: str | None = None,
@@ -59,13 +64,14 @@ def make_plan(bundle: Path, manifest: Manifest, device: str = "auto", *, encoder
         n_gpu_layers = 0 if resolved == "cpu" else (choice.n_gpu_layers if choice and choice.quant else -1)
     if context is not None and context < 1:
         raise OptionsError(f"context must be at least 1 position, got {context}")
-    limit = min(manifest.model.context_length, profile.context_tokens if profile else manifest.model.context_length)
-    context = min(manifest.model.context_length, context or limit)
+    own = manifest.model.context_length
+    cap = min(own, profile.context_tokens) if profile else own
+    context = min(own, context or (own if manifest.model.family in ONE_PASS_FAMILIES else cap))
     engine = matching_engine(bundle, manifest, machine) if resolved == "cuda" else None
     prepack = (profile.encoder.prepack if profile else True) if prepack is None else prepack
     repack = (profile.decoder_repack if profile else True) if repack is None else repack
     plan = Plan(resolved, enc, engine, dec, n_gpu_layers, context, kv_type, profile.name if profile else None,
-                machine, tuple(notes), prepack, repack)
+                machine, tuple(notes), prepack, repack, checked_context=min(context, cap))
     if check_memory:
         _check_memory(manifest, plan)
     return plan
@@ -104,19 +110,57 @@ def kv_gb(manifest: Manifest, context: int, kv_type: str) -> float:
     return kv_cache_gb(m.n_layers, m.n_kv_heads, m.head_dim, context, kv_type)
 
 
+def _gpu_share(manifest: Manifest, p: Plan) -> float:
+    """The fraction of the decoder's layers (and so of its KV cache) on the GPU."""
+    if p.device == "cpu":
+        return 0.0
+    return 1.0 if p.n_gpu_layers < 0 else min(1.0, p.n_gpu_layers / manifest.model.n_layers)
+
+
+def _pools(p: Plan, gpu: float, host: float) -> dict[str, float]:
+    """A Jetson's pools are one (unified memory), as is a CPU run's."""
+    if p.device == "cpu" or p.machine.kind == "jetson":
+        return {"RAM": gpu + host}
+    return {"GPU memory": gpu, "RAM": host}
+
+
 def memory_need(manifest: Manifest, p: Plan, decoder: str) -> dict[str, float]:
     """GB each memory pool must hold: the GPU's for offloaded layers (with their KV) and a GPU
-    encoder, host RAM for the rest. A Jetson's pools are one (unified memory)."""
+    encoder, host RAM for the rest."""
     overheads = model_data()["overheads_gb"]
-    frac = 0.0 if p.device == "cpu" else (1.0 if p.n_gpu_layers < 0 else min(1.0, p.n_gpu_layers / manifest.model.n_layers))
-    layers = manifest.part_bytes("decoder", decoder) / GB + kv_gb(manifest, p.context, p.kv_type)
+    frac = _gpu_share(manifest, p)
+    layers = manifest.part_bytes("decoder", decoder) / GB + kv_gb(manifest, p.load_context, p.kv_type)
     encoder = manifest.part_bytes("encoder", p.encoder) / GB
     gpu = frac * layers + (encoder if p.device == "cuda" else 0.0)
     host = (1 - frac) * layers + (0.0 if p.device == "cuda" else encoder) + overheads["runtime"]
     extra = overheads["llama_compute"] + overheads["encoder_activations"]
-    if p.device == "cpu" or p.machine.kind == "jetson":
-        return {"RAM": gpu + host + extra}
-    return {"GPU memory": gpu + extra, "RAM": host}
+    return _pools(p, gpu + extra, host)
+
+
+def affordable_context(manifest: Manifest, p: Plan, current: int, machine: Machine | None = None) -> int:
+    """The most positions the context may grow to from `current` with the memory free now; at
+    least what the load-time check counted, at most the plan's context."""
+    if p.context <= p.load_context:
+        return p.context
+    now = machine or detect()
+    free = {"RAM": now.host_free_gb, "GPU memory": now.free_gb}
+    frac, per = _gpu_share(manifest, p), kv_gb(manifest, 1, p.kv_type)
+    room = [free[pool] / gb for pool, gb in _pools(p, frac * per, (1 - frac) * per).items() if gb > 0 and free[pool]]
+    return min(p.context, max(p.load_context, current + int(min(room, default=p.context))))
+
+
+def grown_context(manifest: Manifest, p: Plan, need: int, wanted: int, old: int,
+                  machine: Machine | None = None) -> int:
+    """The size to grow the decoder's context to from `old` positions: `wanted` (need, rounded
+    up) as far as the memory free now allows past the load-time check; an error if not even
+    `need` fits."""
+    room = affordable_context(manifest, p, old, machine)
+    if need <= room:
+        return max(need, min(wanted, room))
+    more = kv_gb(manifest, need, p.kv_type) - kv_gb(manifest, old, p.kv_type)
+    smaller = "kv_type='q8_0' (halves it), " if p.kv_type == "f16" else ""
+    raise PromptError(f"this prompt needs a context of {need} positions, {more:.2f} GB more KV cache ({p.kv_type}) "
+                      f"than memory free now allows: use {smaller}shorter audio or window='auto', or free memory")
 
 
 def _check_memory(manifest: Manifest, p: Plan) -> None:
@@ -136,7 +180,7 @@ def _check_memory(manifest: Manifest, p: Plan) -> None:
     advice = (f"use decoder={fits[0]!r}" if fits else
               "export a smaller quant (python -m export ... --decoder q4_k_m), plan a shorter context, or free memory")
     pool, gb = over
-    raise BundleError(f"encoder {p.encoder} + decoder {p.decoder} need ~{gb:.1f} GB of {pool} (KV for {p.context} "
+    raise BundleError(f"encoder {p.encoder} + decoder {p.decoder} need ~{gb:.1f} GB of {pool} (KV for {p.load_context} "
                       f"tokens included), {free[pool]:.1f} GB free on {p.machine.model}: {advice}")
 
 

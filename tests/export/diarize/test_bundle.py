@@ -1,11 +1,15 @@
 """MOSS-Transcribe-Diarize through export and runtime: the F32 bundle against the PyTorch reference
 on clips of one, two and three 30 s windows, and the encoder against transformers' own Whisper."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from runtime.errors import OptionsError
+import runtime.placement.plan as plan_mod
+from runtime.errors import OptionsError, PromptError
 from runtime.manifest import load_manifest
+from runtime.placement.plan import kv_gb
 from runtime.pipeline import Pipeline
 from runtime.sampling import GenerationOptions
 from tests.conftest import clip
@@ -113,3 +117,40 @@ def test_reduced_precision_encoders(diarize_bundle, pipe):
                            ("int8", lambda r: (r * fp32).sum() / np.linalg.norm(r) / np.linalg.norm(fp32) >= 0.9995)):
         rows = Pipeline.load(diarize_bundle, device="cpu", encoder=encoder, decoder="q8_0").encode_audio(x)
         assert rows.shape == fp32.shape and check(rows), encoder
+
+
+def test_a_recording_longer_than_the_profiles_context_runs_in_one_pass(pipe, diarize_bundle, monkeypatch):
+    """The context grows past what the load-time check counted (here a profile of 256 positions)
+    when memory allows, with the same tokens; and refuses, saying why, when it does not."""
+    real_profile, real_detect = plan_mod.best_profile, plan_mod.detect
+    monkeypatch.setattr(plan_mod, "best_profile", lambda m: dataclasses.replace(real_profile(m), context_tokens=256))
+    x = clip(33.0, seed=5)  # 413 audio rows and markers: past 256
+    opts = dict(device="cpu", decoder="f32", kv_type="f32", flash_attn="off")
+    with Pipeline.load(diarize_bundle, **opts) as small, Pipeline.load(diarize_bundle, **opts) as tight:
+        assert (small.plan.load_context, small.decoder.context_limit) == (256, 8192)
+        grown = small.generate(x, temperature=0, max_new_tokens=12)
+        assert len(grown.prompt_token_ids) > 256
+        assert grown.token_ids == pipe.generate(x, temperature=0, max_new_tokens=12).token_ids
+        monkeypatch.setattr(plan_mod, "detect", lambda: dataclasses.replace(real_detect(), free_gb=1e-9, ram_free_gb=1e-9))
+        with pytest.raises(PromptError, match=r"the context the memory free now allows \(256 of the planned 8192\)"):
+            tight.generate(x, temperature=0, max_new_tokens=12)
+
+
+def test_auto_is_one_pass_when_it_fits_else_the_longest_windows_that_do(pipe, diarize_bundle, monkeypatch):
+    real_profile, real_detect = plan_mod.best_profile, plan_mod.detect
+    monkeypatch.setattr(plan_mod, "best_profile", lambda m: dataclasses.replace(real_profile(m), context_tokens=256))
+    x = clip(65.0, seed=5)  # 813 audio rows, 25 marker digits
+    opts = dict(device="cpu", decoder="f32", kv_type="f32", flash_attn="off")
+    with Pipeline.load(diarize_bundle, **opts) as roomy, Pipeline.load(diarize_bundle, **opts) as tight:
+        whole = roomy.generate(x, temperature=0, max_new_tokens=8, window="auto")
+        assert not whole.windows and not whole.notes
+        assert whole.token_ids == pipe.generate(x, temperature=0, max_new_tokens=8).token_ids
+        per = kv_gb(tight.manifest, 1, "f32")
+        monkeypatch.setattr(plan_mod, "detect",
+                            lambda: dataclasses.replace(real_detect(), free_gb=per * 500, ram_free_gb=per * 500))
+        fits = tight.max_audio_seconds(None, 8)
+        assert 10 < fits < 40  # 500 positions less the question's
+        split = tight.generate(x, temperature=0, max_new_tokens=8, window="auto")
+        assert len(split.windows) == -(-(65.0 - 2.0) // (fits - 2.0))  # windows overlap by 2 s
+        assert split.notes == [f"answered in windows of {fits:.0f} s (one pass fits {fits:.0f} s here): "
+                               "speaker labels restart in each window"]

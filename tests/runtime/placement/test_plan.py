@@ -3,11 +3,11 @@ import dataclasses
 import pytest
 
 import runtime.placement.plan as plan_mod
-from runtime.errors import BundleError, OptionsError
+from runtime.errors import BundleError, OptionsError, PromptError
 from runtime.manifest import load_manifest
 from runtime.placement.budget import overheads_gb
 from runtime.placement.detect import Machine
-from runtime.placement.plan import kv_gb, make_plan
+from runtime.placement.plan import affordable_context, grown_context, kv_gb, make_plan
 
 CPU = Machine("cpu", "Test CPU", "x86_64", frozenset({"avx2"}), 24.0, 20.0)
 GPU = Machine("gpu", "NVIDIA GeForce RTX 4090", "x86_64", frozenset(), 24.0, 23.0, "8.9", ram_free_gb=30.0)
@@ -30,6 +30,36 @@ def test_the_plan_takes_the_profile_context_and_offload(tiny_bundle, monkeypatch
     cpu = make_plan(tiny_bundle, manifest, "cpu", machine=CPU, context=1000)
     assert (cpu.device, cpu.n_gpu_layers, cpu.context, cpu.encoder, cpu.decoder) == ("cpu", 0, 1000, "fp32", "q8_0")
     assert make_plan(tiny_bundle, manifest, "cpu", machine=CPU, context=10**6).context == 8192  # the model's own
+
+
+def _with_context(manifest, positions: int):
+    return dataclasses.replace(manifest, model=dataclasses.replace(manifest.model, context_length=positions))
+
+
+def test_a_one_pass_family_gets_the_models_context_and_the_load_check_the_profiles(diarize_bundle, tiny_bundle):
+    """Transcribe-Diarize answers a whole recording in one prompt (Qwen3-0.6B: 40960 positions);
+    MOSS-Audio windows long audio, so the profile's 8192 stay its cap."""
+    diarize = _with_context(load_manifest(diarize_bundle, verify=False), 40960)
+    p = make_plan(diarize_bundle, diarize, "cpu", machine=CPU)
+    assert (p.context, p.load_context) == (40960, 8192)
+    assert make_plan(diarize_bundle, diarize, "cpu", machine=CPU, context=20000).context == 20000
+    audio = _with_context(load_manifest(tiny_bundle, verify=False), 40960)
+    assert make_plan(tiny_bundle, audio, "cpu", machine=CPU).context == 8192
+
+
+def test_growing_past_the_checked_context_needs_memory_free_then(diarize_bundle):
+    diarize = _with_context(load_manifest(diarize_bundle, verify=False), 40960)
+    p = make_plan(diarize_bundle, diarize, "cpu", machine=CPU)
+    more = kv_gb(diarize, 30000, "f16") - kv_gb(diarize, 8192, "f16")
+    short = dataclasses.replace(CPU, free_gb=more * 0.9)
+    room = 8192 + int((30000 - 8192) * 0.9)
+    assert affordable_context(diarize, p, 8192, machine=short) == room
+    assert affordable_context(diarize, p, 8192, machine=CPU) == 40960  # 20 GB free: the model's context
+    assert grown_context(diarize, p, 8000, 8192, 0, machine=short) == 8192  # what the load-time check counted
+    assert grown_context(diarize, p, 20000, 20224, 8192, machine=short) == 20224
+    assert grown_context(diarize, p, room, room + 200, 8192, machine=short) == room  # the rounding gives way
+    with pytest.raises(PromptError, match=r"context of 30000 positions, .* GB more KV cache \(f16\).*kv_type='q8_0'"):
+        grown_context(diarize, p, 30000, 30208, 8192, machine=short)
 
 
 def test_memory_check_says_what_would_fit(small_bundle):
