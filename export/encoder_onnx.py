@@ -63,15 +63,20 @@ def trace(tower: nn.Module, n_mels: int, path: Path) -> Path:
         size = tower.audio_encoder.cfg.chunk_frames
         example = (torch.zeros(2, n_mels, size), torch.tensor([size, 123]), torch.tensor([size, size]))
         inputs = ENCODER_INPUTS
+        # Chunks of any multiple of 8 frames up to a full one: a short clip (or a session's tail)
+        # costs its own length, not a whole chunk's (runtime.encoder.Encoder.run_chunks)
+        shapes = {"mel": {0: chunks, 2: 8 * torch.export.Dim("eighths", min=1, max=size // 8)},
+                  "frames": {0: chunks}, "stem_frames": {0: chunks}}
     else:  # a windowed family's tower takes whole windows
         graph = WindowGraph(tower.float().eval())
         example = (torch.zeros(2, n_mels, tower.config.audio.window_frames),)
         inputs = WINDOW_INPUTS
+        shapes = {"mel": {0: chunks}}
     with warnings.catch_warnings(), _quiet_torch_export():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             graph, example, input_names=list(inputs), output_names=[ENCODER_OUTPUT],
-            dynamic_shapes={name: {0: chunks} for name in inputs},
+            dynamic_shapes=shapes,
             opset_version=OPSET, dynamo=True, optimize=True, verbose=False,
         )
     n_bytes = sum(p.numel() * 4 for p in tower.parameters())

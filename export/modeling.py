@@ -89,6 +89,9 @@ class AudioEncoder(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.encoder_layers))
         self.layer_norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
         self.out_proj = nn.Linear(cfg.d_model, cfg.output_dim, bias=False) if cfg.has_out_proj else nn.Identity()
+        # A chunk's positions, sliced to its length: a constant in an exported graph whose chunks vary in width
+        full = _downsampled(torch.tensor(cfg.chunk_frames)).item()
+        self.register_buffer("positions", sinusoids(full, cfg.d_model), persistent=False)
 
     def encode_chunks(
         self, mel: torch.Tensor, frames: torch.Tensor, stem_frames: torch.Tensor | None = None
@@ -109,7 +112,7 @@ class AudioEncoder(nn.Module):
                 keep = torch.arange(x.shape[-1], device=x.device)[None, :] < valid[:, None]
                 x = x * keep[:, None, None, :].to(x.dtype)
         x = self.stem_proj(x.permute(0, 3, 1, 2).flatten(2))
-        x = x + sinusoids(x.shape[1], self.cfg.d_model).to(x.dtype)
+        x = x + self.positions[: x.shape[1]].to(x.dtype)
         real = torch.arange(x.shape[1], device=x.device)[None, :] < _downsampled(frames)[:, None]
         key_bias = torch.zeros(real.shape, dtype=x.dtype, device=x.device).masked_fill(~real, float("-inf"))
         key_bias = key_bias[:, None, None, :]

@@ -58,7 +58,9 @@ class OrtBackend:
         if self.inputs not in (ENCODER_INPUTS, WINDOW_INPUTS) or self.session.get_outputs()[0].name != ENCODER_OUTPUT:
             raise BundleError(f"{path.name} is not an encoder graph of ours (inputs {self.inputs}); re-export the bundle")
         mel = self.session.get_inputs()[0].shape
-        self.n_mels, self.chunk_frames = mel[1], mel[2]
+        # a symbolic time axis: chunks of any multiple of 8 frames up to the manifest's chunk
+        self.variable_frames = not isinstance(mel[2], int)
+        self.n_mels, self.chunk_frames = mel[1], None if self.variable_frames else mel[2]
         self.width = self.session.get_outputs()[0].shape[2]
         self.providers = self.session.get_providers()
         self.max_chunks = None
@@ -76,7 +78,7 @@ class Encoder:
 
     def __init__(self, backend, audio: AudioInfo, *, batch_chunks: int = 8):
         self.backend, self.audio = backend, audio
-        if (backend.n_mels, backend.chunk_frames) != (audio.n_mels, audio.chunk_frames):
+        if (backend.n_mels, backend.chunk_frames or audio.chunk_frames) != (audio.n_mels, audio.chunk_frames):
             raise BundleError(f"the encoder takes chunks of {backend.n_mels} x {backend.chunk_frames} mel frames, the "
                               f"manifest says {audio.n_mels} x {audio.chunk_frames}: the encoder is from a different "
                               "model; re-export the bundle")
@@ -85,6 +87,7 @@ class Encoder:
             raise BundleError("the encoder graph and the manifest disagree on whether audio is encoded in whole "
                               "windows: the encoder is from a different model; re-export the bundle")
         self.width = backend.width
+        self.variable_frames = getattr(backend, "variable_frames", False) and not audio.window_samples
         self.batch_chunks = min(batch_chunks, backend.max_chunks or batch_chunks)
 
     @classmethod
@@ -120,9 +123,16 @@ class Encoder:
         return np.concatenate(out, axis=0)
 
     def run_chunks(self, mel: np.ndarray, lengths: Sequence[int], stem: int) -> np.ndarray:
-        """Rows of consecutive chunks starting at mel's first frame; `stem` frames reach the conv stem."""
-        size = self.audio.chunk_frames
-        x = np.zeros((len(lengths), self.audio.n_mels, size), dtype=np.float32)
+        """Rows of consecutive chunks starting at mel's first frame; `stem` frames reach the conv stem.
+
+        A graph with a variable time axis gets the batch only as wide as its longest chunk, rounded
+        up to the stem's 8 frames a row: the rows are a full-width batch's (frames past a chunk are
+        zeros either way, the stem's kept rows reach no frame past that multiple of 8, attention
+        masks the rest), but a 1 s clip costs 1 s of encoder, not a whole chunk's 4 s."""
+        size = width = self.audio.chunk_frames
+        if self.variable_frames:
+            width = min(size, -(-max(lengths) // 8) * 8)
+        x = np.zeros((len(lengths), self.audio.n_mels, width), dtype=np.float32)
         for i, n in enumerate(lengths):
             x[i, :, :n] = mel[:, i * size : i * size + n]
         feeds = {"mel": x, "frames": np.asarray(lengths, dtype=np.int64),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.chunks import stem_out_len
 from runtime.manifest import ENCODER_INPUTS, ENCODER_OUTPUT
 
 
@@ -29,8 +30,8 @@ class TensorRTBackend:
         self.context = self.engine.create_execution_context()
         mel_max = self.engine.get_tensor_profile_shape("mel", 0)[2]  # (min, opt, max) shapes of profile 0
         self.max_chunks, self.n_mels, self.chunk_frames = int(mel_max[0]), int(mel_max[1]), int(mel_max[2])
-        out = self.engine.get_tensor_shape(ENCODER_OUTPUT)  # (-1, chunk tokens, width)
-        self.chunk_tokens, self.width = int(out[1]), int(out[2])
+        out = self.engine.get_tensor_shape(ENCODER_OUTPUT)  # (-1, chunk tokens or -1, width)
+        self.chunk_tokens, self.width = stem_out_len(self.chunk_frames), int(out[2])
         self.stream = self._check(cudart.cudaStreamCreate())
         sizes = {"mel": self.max_chunks * self.n_mels * self.chunk_frames * 4, "frames": self.max_chunks * 8,
                  "stem_frames": self.max_chunks * 8,
