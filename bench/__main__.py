@@ -95,7 +95,7 @@ ISA_FLAGS = {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx51
 def _table(title: str, rows: list[dict]) -> None:
     from quant.report import format_table
 
-    keys = list(rows[0])
+    keys = list(dict.fromkeys(k for r in rows for k in r))  # rows may add columns (ratios on the second)
     print(f"\n{title}\n" + format_table(keys, [[r.get(k, "") for k in keys] for r in rows], left=0))
 
 

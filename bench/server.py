@@ -5,8 +5,9 @@ Both sides are timed alike, from the request to the first answer text and from t
 of the stream, sampled with the same seed per clip and no loop guard, so both make the same tokens.
 Cold: each request brings audio neither side has seen (what an app sending new recordings gets:
 encoder and full prefill); warm: the last clip asked again (encoded rows and KV prefix reused, so
-the server's fixed costs show). Cold TTFT is the mean over the clips; warm TTFT and decode speed the
-best run (the machine is shared: the least disturbed run is the fairest).
+the server's fixed costs show). The two sides take turns, clip by clip, the first turn alternating,
+so a machine that speeds up or slows down during the run (it is shared) weighs on both alike.
+Cold TTFT is the mean over the clips; warm TTFT and decode speed the best run.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import numpy as np
 import soundfile as sf
 
 from bench.encoder import synthetic_clip
-from runtime.child import run_in_child
 
 REPEATS = 3
 LOAD = {"device": "cpu", "encoder": "fp32", "decoder": "q4_k_m"}
@@ -36,14 +36,34 @@ Timed = tuple[float, float, int]  # TTFT, decode tok/s, tokens
 
 
 def run(bundle: Path, seconds: float, new_tokens: int, threads: int) -> list[dict]:
+    """In this process: the pipeline; in a child: the server (both hold the bundle at once)."""
+    from runtime.pipeline import Pipeline
+    from runtime.rowcache import RowCache
     from runtime.serve.deps import require_serve
+    from runtime.serve.launch import ServerProcess
 
     require_serve()
     # float WAVs: the server decodes the very same samples; clip 0 warms each side up, uncounted
     wavs = [_float_wav(synthetic_clip(seconds, seed=3 + i)) for i in range(REPEATS + 1)]
-    ours = run_in_child(_in_process, bundle, wavs, new_tokens, threads)
-    http = _over_http(bundle, wavs, new_tokens, threads, ours["seeds"])
-    if [r[2] for r in http["cold"] + http["warm"]] != [r[2] for r in ours["cold"] + ours["warm"]]:
+    clips = [sf.read(io.BytesIO(w), dtype="float32")[0] for w in wavs]
+    pipe = Pipeline.load(bundle, threads=threads, verify=False, **LOAD)
+    try:
+        seeds = [_seed(pipe, c, new_tokens) for c in clips]
+        pipe.row_cache = RowCache()  # the seed search encoded every clip: forget it, so "cold" is cold
+        pipe.decoder.forget()
+        args = [f"--{k}={v}" for k, v in LOAD.items()] + [f"--threads={threads}", "--no-loop-guard"]
+        with ServerProcess(bundle, args) as server:
+            url = f"{server.url}/v1/chat/completions"
+            sides = (lambda i: _in_process(pipe, clips[i], seeds[i], new_tokens),
+                     lambda i: _stream_once(url, _body(wavs[i], seeds[i], new_tokens)))
+            runs: tuple[list[Timed], list[Timed]] = ([], [])
+            for i in list(range(len(wavs))) + [len(wavs) - 1] * REPEATS:
+                for side in ((0, 1) if i % 2 == 0 else (1, 0)):
+                    runs[side].append(sides[side](i))
+    finally:
+        pipe.close()
+    ours, http = ({"cold": r[1 : len(wavs)], "warm": r[len(wavs) :]} for r in runs)
+    if [r[2] for r in runs[0]] != [r[2] for r in runs[1]]:
         raise RuntimeError("the server and the pipeline made different numbers of tokens for the same clip and "
                            "seed: not the same generations, so not comparable")
     rows = [_row(f"in-process Pipeline ({LOAD['encoder']} + {LOAD['decoder']})", ours),
@@ -69,46 +89,21 @@ def _seed(pipe, samples: np.ndarray, new_tokens: int) -> int:
     raise RuntimeError(f"no seed of {list(SEEDS)} gets an answer with text from this model")
 
 
-def _in_process(bundle: Path, wavs: list[bytes], new_tokens: int, threads: int) -> dict:
-    from runtime.pipeline import Pipeline
-    from runtime.rowcache import RowCache
-
-    clips = [sf.read(io.BytesIO(w), dtype="float32")[0] for w in wavs]
-    pipe = Pipeline.load(bundle, threads=threads, verify=False, **LOAD)
-    seeds = [_seed(pipe, c, new_tokens) for c in clips]
-    pipe.row_cache = RowCache()  # the seed search encoded every clip: forget it, so "cold" is cold
-    pipe.decoder.forget()
-
-    def once(i: int) -> Timed:
-        t0 = time.perf_counter()
-        first = None
-        with pipe.ask(clips[i], QUESTION, temperature=1.0, seed=seeds[i], max_new_tokens=new_tokens) as stream:
-            for _ in stream:
-                first = first or time.perf_counter()
-        return _timed(t0, first, time.perf_counter(), len(stream.result.token_ids))
-
-    runs = [once(i) for i in range(len(clips))]
-    return {"seeds": seeds, "cold": runs[1:], "warm": [once(len(clips) - 1) for _ in range(REPEATS)]}
+def _in_process(pipe, samples: np.ndarray, seed: int, new_tokens: int) -> Timed:
+    t0 = time.perf_counter()
+    first = None
+    with pipe.ask(samples, QUESTION, temperature=1.0, seed=seed, max_new_tokens=new_tokens) as stream:
+        for _ in stream:
+            first = first or time.perf_counter()
+    return _timed(t0, first, time.perf_counter(), len(stream.result.token_ids))
 
 
-def _over_http(bundle: Path, wavs: list[bytes], new_tokens: int, threads: int, seeds: list[int]) -> dict:
-    from runtime.serve.launch import ServerProcess
-
-    args = [f"--{k}={v}" for k, v in LOAD.items()] + [f"--threads={threads}", "--no-loop-guard"]
-
-    def body(i: int) -> bytes:
-        return json.dumps({"model": "m", "stream": True, "stream_options": {"include_usage": True},
-                           "temperature": 1.0, "seed": seeds[i], "max_tokens": new_tokens,
-                           "messages": [{"role": "user", "content": [
-                               {"type": "input_audio", "input_audio": {"data": base64.b64encode(wavs[i]).decode(),
-                                                                       "format": "wav"}},
-                               {"type": "text", "text": QUESTION}]}]}).encode()
-
-    with ServerProcess(bundle, args) as server:
-        url = f"{server.url}/v1/chat/completions"
-        runs = [_stream_once(url, body(i)) for i in range(len(wavs))]
-        warm = [_stream_once(url, body(len(wavs) - 1)) for _ in range(REPEATS)]
-    return {"cold": runs[1:], "warm": warm}
+def _body(wav: bytes, seed: int, new_tokens: int) -> bytes:
+    return json.dumps({"model": "m", "stream": True, "stream_options": {"include_usage": True}, "temperature": 1.0,
+                       "seed": seed, "max_tokens": new_tokens, "messages": [{"role": "user", "content": [
+                           {"type": "input_audio", "input_audio": {"data": base64.b64encode(wav).decode(),
+                                                                   "format": "wav"}},
+                           {"type": "text", "text": QUESTION}]}]}).encode()
 
 
 def _stream_once(url: str, body: bytes) -> Timed:
