@@ -51,7 +51,9 @@ def build_engine(bundle: Path, *, precision: str = "fp16", max_chunks: int = 32,
         config.set_flag(trt.BuilderFlag.FP16)
     a = manifest.audio
     profile = builder.create_optimization_profile()
-    for name, tail in (("mel", (a.n_mels, a.chunk_frames)), ("frames", ()), ("stem_frames", ())):
+    inputs = {"mel": (a.n_mels, a.chunk_frames)}  # a windowed family's graph takes whole windows only
+    inputs |= {} if a.window_samples else {"frames": (), "stem_frames": ()}
+    for name, tail in inputs.items():
         profile.set_shape(name, (1, *tail), (min(OPT_CHUNKS, max_chunks), *tail), (max_chunks, *tail))
     config.add_optimization_profile(profile)
     serialized = builder.build_serialized_network(network, config)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.chunks import stem_out_len
-from runtime.manifest import ENCODER_INPUTS, ENCODER_OUTPUT
+from runtime.manifest import ENCODER_INPUTS, ENCODER_OUTPUT, WINDOW_INPUTS
 
 
 class TensorRTBackend:
@@ -30,11 +30,14 @@ class TensorRTBackend:
         self.context = self.engine.create_execution_context()
         mel_max = self.engine.get_tensor_profile_shape("mel", 0)[2]  # (min, opt, max) shapes of profile 0
         self.max_chunks, self.n_mels, self.chunk_frames = int(mel_max[0]), int(mel_max[1]), int(mel_max[2])
-        out = self.engine.get_tensor_shape(ENCODER_OUTPUT)  # (-1, chunk tokens or -1, width)
-        self.chunk_tokens, self.width = stem_out_len(self.chunk_frames), int(out[2])
+        names = {self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)}
+        self.inputs = ENCODER_INPUTS if "frames" in names else WINDOW_INPUTS
+        out = self.engine.get_tensor_shape(ENCODER_OUTPUT)  # (-1, tokens or -1 for variable chunks, width)
+        self.chunk_tokens = int(out[1]) if int(out[1]) > 0 else stem_out_len(self.chunk_frames)
+        self.width = int(out[2])
         self.stream = self._check(cudart.cudaStreamCreate())
-        sizes = {"mel": self.max_chunks * self.n_mels * self.chunk_frames * 4, "frames": self.max_chunks * 8,
-                 "stem_frames": self.max_chunks * 8,
+        sizes = {"mel": self.max_chunks * self.n_mels * self.chunk_frames * 4,
+                 **{name: self.max_chunks * 8 for name in self.inputs[1:]},
                  ENCODER_OUTPUT: self.max_chunks * self.chunk_tokens * self.width * 4}
         self.buffers = {name: self._check(cudart.cudaMalloc(size)) for name, size in sizes.items()}
         for name, ptr in self.buffers.items():
@@ -43,7 +46,7 @@ class TensorRTBackend:
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         cudart = self.cudart
         kind = cudart.cudaMemcpyKind
-        for name in ENCODER_INPUTS:
+        for name in self.inputs:
             host = np.ascontiguousarray(feeds[name])
             self.context.set_input_shape(name, host.shape)
             self._check(cudart.cudaMemcpyAsync(self.buffers[name], host.ctypes.data, host.nbytes,

@@ -3,6 +3,7 @@ multi-sentence clips, augmented, turned into features once and cached on disk.""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import random
@@ -93,7 +94,9 @@ def build_store(cfg: DataConfig, cache: Path) -> FeatureStore:
     require_espeak()
     t0 = time.time()
     jobs = plan_jobs(cfg)
-    with get_context("fork").Pool(cfg.workers) as pool:
+    # gc.freeze: a forked worker must never collect what it inherited (an onnxruntime session's
+    # destructor waits on threads that do not exist after fork: seen as a hung test run)
+    with get_context("fork").Pool(cfg.workers, initializer=gc.freeze) as pool:
         parts = list(progress(pool.imap(_features, [(j, cfg.augment) for j in jobs], chunksize=32),
                               total=len(jobs), desc="synthesize"))
     store = FeatureStore.from_parts(parts)

@@ -24,7 +24,8 @@ def test_json_result(tiny_bundle, tmp_path):
     out = run(tiny_bundle, tmp_path / "a.wav", "--json", "--temperature", "0", "--max-new-tokens", "5", "--quiet")
     result = json.loads(out.stdout)
     assert set(result) == {"text", "reasoning", "token_ids", "prompt_token_ids", "finish_reason", "segments",
-                           "timings", "windows"}
+                           "timings", "windows", "notes"}
+    assert result["notes"] == []
     assert len(result["token_ids"]) <= 5 and result["finish_reason"] in ("stop", "length", "loop")
 
 
