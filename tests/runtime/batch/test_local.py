@@ -46,7 +46,10 @@ def start_and_stop_halfway(bundle: Path, audio_dir: Path, out: Path, sig: int) -
     stderr) after checking that every worker process went with it."""
     cmd = [sys.executable, "-m", "runtime", "batch", str(bundle), str(audio_dir), "--out", str(out),
            "--workers", "2", *SETTINGS]
-    parent = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    # SIGINT at its default: a suite started in the background (nohup ... &) passes it on ignored,
+    # and Python then installs no KeyboardInterrupt handler
+    parent = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and parent.poll() is None:
         if out.exists() and out.read_bytes().count(b"\n") >= 6:
