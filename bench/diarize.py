@@ -95,7 +95,7 @@ def one_pass(bundle: Path, seconds: float, new_tokens: int, threads: int) -> dic
     return {"minutes": round(seconds / 60, 1), "profile": plan.profile, "decoder": plan.decoder, "kv": plan.kv_type,
             "positions": len(r.prompt_token_ids) + len(r.token_ids), "load_context": plan.load_context,
             "context": plan.context, "ttft_s": round(t.encode_s + t.prefill_s, 1),
-            "encode_s": round(t.encode_s, 1), "prefill_tok_s": round(t.prefill_tokens / t.prefill_s, 1),
+            "encode_s": round(t.encode_s, 1), "prefill_tok_s": round(t.prefill_tok_s, 1),
             "decode_tok_s": round(t.decode_tok_s, 2), "total_s": round(time.perf_counter() - t0, 1),
             "peak_rss_mb": round(peak_rss_mb()), "ram_total_mb": round(plan.machine.total_gb * 1000),
             "ram_free_at_load_mb": round(plan.machine.host_free_gb * 1000)}

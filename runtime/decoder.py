@@ -117,13 +117,18 @@ class Decoder:
             return self.ctx, False
         size = min(self.context_limit, -(-n_tokens // CTX_ROUND) * CTX_ROUND)
         if self.grow is not None:
-            size = self.grow(n_tokens, size, self.ctx.n_ctx if self.ctx is not None else 0)
+            size = self.grow(n_tokens, size, self.allocated)
         if self.ctx is not None:
             self.ctx.close()
         self.ctx = LlamaContext(self.model, n_ctx=size, n_batch=self.options.n_batch, n_threads=self.threads,
                                 kv_type=self.options.kv_type, flash_attn=self.options.flash_attn)
         self.cached = []
         return self.ctx, True
+
+    @property
+    def allocated(self) -> int:
+        """Positions of the context allocated now (0 before the first prompt)."""
+        return self.ctx.n_ctx if self.ctx is not None else 0
 
     def reserve(self, n_tokens: int) -> None:
         """Size the context for n_tokens now (a session that will grow), keeping what it holds if it fits."""

@@ -67,6 +67,11 @@ class ModelInfo:
             raise ValueError(f"model family {self.family!r} is not one this runtime runs ({', '.join(FAMILIES)}); "
                              "a newer moss-audio-edge may")
 
+    @property
+    def one_pass(self) -> bool:
+        """Whether it answers a whole recording in one prompt (ONE_PASS_FAMILIES)."""
+        return self.family in ONE_PASS_FAMILIES
+
 
 @dataclass(frozen=True)
 class AudioInfo:

@@ -28,7 +28,7 @@ from runtime.encoder import Encoder, OrtBackend
 from runtime.errors import AudioError, BundleError, OptionsError, PromptError
 from runtime.longform import MAX_WINDOW_S, is_auto, iter_windows, join_seam, join_windows, source_duration_s, window_size
 from runtime.loopguard import LoopGuard
-from runtime.manifest import ONE_PASS_FAMILIES, Manifest, load_manifest
+from runtime.manifest import Manifest, load_manifest
 from runtime.placement.plan import Plan, affordable_context, grown_context, make_plan
 from runtime.prompt import MarkerRule, Prompt, audio_span_ids, build_prompt, with_hotwords
 from runtime.rowcache import RowCache, audio_key
@@ -151,21 +151,27 @@ class Pipeline:
     def _question(self, question: str | None, hotwords: Sequence[str] = ()) -> str:
         return with_hotwords(self.manifest.prompt.default_question if question is None else question, hotwords)
 
-    def _audio_budget(self, question: str, max_new_tokens: int, n_clips: int = 1) -> int:
+    def _audio_budget(self, question: str, max_new_tokens: int, n_clips: int = 1, positions: int | None = None) -> int:
         ids = self.prompt([1] * n_clips, question)
         text = len(ids) - n_clips * (1 + 2)  # the template and question without the clips' spans
-        return self._positions() - text - 2 * n_clips - max_new_tokens
+        return (self._positions() if positions is None else positions) - text - 2 * n_clips - max_new_tokens
+
+    def _held(self) -> int:
+        """Positions usable without reading free memory: what the load-time check counted, or the
+        context already allocated."""
+        return min(self.decoder.context_limit, max(self.plan.load_context, self.decoder.allocated))
 
     def _positions(self) -> int:
         """Positions a prompt and its answer may use now: the plan's context, within the memory
         free for its KV cache (which matters only past the load-time check, for a one-pass family)."""
-        current = self.decoder.ctx.n_ctx if self.decoder.ctx is not None else 0
-        return min(self.decoder.context_limit, affordable_context(self.manifest, self.plan, current))
+        return min(self.decoder.context_limit, affordable_context(self.manifest, self.plan, self.decoder.allocated))
 
     def _check_fits(self, seconds: Sequence[float], question: str, options: GenerationOptions) -> None:
         rate = self.manifest.audio.sample_rate
         counts = [self.token_count(int(s * rate)) for s in seconds]
         spans = sum(len(audio_span_ids(n, self.manifest.tokens, self.markers)) for n in counts)
+        if spans <= self._audio_budget(question, options.max_new_tokens, len(seconds), self._held()):
+            return  # the usual case, and no memory reading for it
         budget = self._audio_budget(question, options.max_new_tokens, len(seconds))
         if spans <= budget:
             return
@@ -202,12 +208,13 @@ class Pipeline:
         rate = self.manifest.audio.sample_rate
         if window is not None and len(clips) != 1:
             raise PromptError("window= takes one clip; ask about several clips without windows")
+        one_pass = self.manifest.model.one_pass
         fits = self.max_audio_seconds(question, opts.max_new_tokens) if window is not None else 0.0
-        if window is not None and self.one_pass and is_auto(window) and source_duration_s(clips[0], rate) <= fits:
+        if window is not None and one_pass and is_auto(window) and source_duration_s(clips[0], rate) <= fits:
             window = None
         if window is not None:
-            size = window_size(window, fits, longest_s=fits if self.one_pass else MAX_WINDOW_S)
-            if self.one_pass:
+            size = window_size(window, fits, longest_s=fits if one_pass else MAX_WINDOW_S)
+            if one_pass:
                 result.notes.append(f"answered in windows of {size:.0f} s (one pass fits {fits:.0f} s here): "
                                     "speaker labels restart in each window")
             body = self._windowed(clips[0], size, question, opts, result, guard)
@@ -216,11 +223,6 @@ class Pipeline:
             samples = [self.samples(c) for c in clips]
             body = self._answer(samples, question, opts, result, guard)
         return self._open(body, result, reasoning, guard.cancelled)
-
-    @property
-    def one_pass(self) -> bool:
-        """Whether this model answers a whole recording in one prompt (runtime.manifest.ONE_PASS_FAMILIES)."""
-        return self.manifest.model.family in ONE_PASS_FAMILIES
 
     def session(self, sample_rate: int | None = None) -> "Session":
         """Audio fed as it arrives (s.feed(block)), asked about any number of times (s.ask(q)):

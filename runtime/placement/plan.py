@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.errors import BundleError, OptionsError, PromptError
-from runtime.manifest import ONE_PASS_FAMILIES, EngineInfo, Manifest
+from runtime.manifest import EngineInfo, Manifest
 from runtime.placement.budget import kv_cache_gb, model_data
 from runtime.placement.detect import GB, Machine, best_profile, detect
 from runtime.placement.profiles import Profile
@@ -66,7 +66,7 @@ def make_plan(bundle: Path, manifest: Manifest, device: str = "auto", *, encoder
         raise OptionsError(f"context must be at least 1 position, got {context}")
     own = manifest.model.context_length
     cap = min(own, profile.context_tokens) if profile else own
-    context = min(own, context or (own if manifest.model.family in ONE_PASS_FAMILIES else cap))
+    context = min(own, context or (own if manifest.model.one_pass else cap))
     engine = matching_engine(bundle, manifest, machine) if resolved == "cuda" else None
     prepack = (profile.encoder.prepack if profile else True) if prepack is None else prepack
     repack = (profile.decoder_repack if profile else True) if repack is None else repack
@@ -154,6 +154,8 @@ def grown_context(manifest: Manifest, p: Plan, need: int, wanted: int, old: int,
     """The size to grow the decoder's context to from `old` positions: `wanted` (need, rounded
     up) as far as the memory free now allows past the load-time check; an error if not even
     `need` fits."""
+    if wanted <= p.load_context:
+        return wanted
     room = affordable_context(manifest, p, old, machine)
     if need <= room:
         return max(need, min(wanted, room))

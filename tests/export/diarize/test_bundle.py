@@ -131,6 +131,9 @@ def test_a_recording_longer_than_the_profiles_context_runs_in_one_pass(pipe, dia
         grown = small.generate(x, temperature=0, max_new_tokens=12)
         assert len(grown.prompt_token_ids) > 256
         assert grown.token_ids == pipe.generate(x, temperature=0, max_new_tokens=12).token_ids
+        monkeypatch.setattr(plan_mod, "detect", lambda: pytest.fail("free memory read for a prompt within 256"))
+        short = tight.generate(clip(3.0, seed=5), "Who speaks?", temperature=0, max_new_tokens=4)  # 61 positions
+        assert len(short.prompt_token_ids) < 256
         monkeypatch.setattr(plan_mod, "detect", lambda: dataclasses.replace(real_detect(), free_gb=1e-9, ram_free_gb=1e-9))
         with pytest.raises(PromptError, match=r"the context the memory free now allows \(256 of the planned 8192\)"):
             tight.generate(x, temperature=0, max_new_tokens=12)
