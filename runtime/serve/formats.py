@@ -3,7 +3,9 @@
 Segments are the model's own timestamps where it gives them (runtime.segments: upstream's
 `[0.00]text[2.01]`, `start - end: text` lines, windowed clock times), else one per window.
 A diarizing model's speaker labels go into verbose_json (`speaker`), and into SRT and WebVTT
-as the cue's speaker (`[S01] text` and `<v S01>text`)."""
+as the cue's speaker (`[S01] text` and `<v S01>text`). What the caller should know about how
+it was answered (`Result.notes`: e.g. a recording too long for one pass went in windows, so
+speaker labels restart in each) goes into verbose_json as `notes`."""
 
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ def transcript(fmt: str, done: Finished, duration_s: float, language: str | None
                 "segments": [{"id": i, "seek": 0, "start": s.start, "end": s.end, "text": s.text}
                              | ({"speaker": s.speaker} if s.speaker else {})
                              for i, s in enumerate(transcript_segments(done, duration_s))], "usage": usage}
+        if done.result.notes:
+            body["notes"] = list(done.result.notes)
         return JSONResponse({**body, "language": language} if language else body)
     return JSONResponse({"text": text, "usage": usage})
 

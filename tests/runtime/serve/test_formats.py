@@ -24,6 +24,18 @@ def test_speakers_in_srt_vtt_and_verbose_json():
     body = json.loads(transcript("verbose_json", Finished(text, "", Result(text=text), "stop"), 5.0, None).body)
     assert [(s["speaker"], s["start"], s["text"]) for s in body["segments"]] == [
         ("S01", 0.48, "Good morning."), ("S02", 2.1, "Let us begin.")]
+    assert "notes" not in body
+
+
+def test_verbose_json_carries_the_notes():
+    import json
+
+    from runtime.serve.formats import transcript
+
+    note = "answered in windows of 40 s (one pass fits 30 s here): speaker labels restart in each window"
+    result = Result(text="[0.00][S01]Hi.[1.00]", notes=[note])
+    body = json.loads(transcript("verbose_json", Finished(result.text, "", result, "stop"), 90.0, None).body)
+    assert body["notes"] == [note]
 
 
 def test_segments_from_timestamps_else_windows_else_the_clip():
