@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", type=Path, default=DEFAULT_OUT)
     r.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache (reused when the data config matches)")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--steps", type=int, default=None, help="override the number of training steps")
+    r.add_argument("--steps", type=int, default=None, help="override the number of joint training steps")
+    r.add_argument("--ctc-steps", type=int, default=None, help="override the number of CTC-only (acoustic) steps before them")
     r.add_argument("--scale", type=float, default=1.0, help="scale the number of training clips (e.g. 0.1 for a pilot)")
 
     e = sub.add_parser("evalset", help="build an evaluation set (held-out by default, or your sentences and voices)")
@@ -70,7 +71,8 @@ def _run(a) -> int:
     if a.scale != 1.0:
         data = replace(data, single={k: max(1, int(v * a.scale)) for k, v in data.single.items()},
                        multi={k: max(1, int(v * a.scale)) for k, v in data.multi.items()})
-    cfg = replace(cfg, data=data, train=replace(cfg.train, steps=a.steps or cfg.train.steps))
+    cfg = replace(cfg, data=data, train=replace(cfg.train, steps=cfg.train.steps if a.steps is None else a.steps,
+                                                 ctc_steps=cfg.train.ctc_steps if a.ctc_steps is None else a.ctc_steps))
     run(cfg, a.out, a.cache, log=lambda m: print(m, flush=True))
     return 0
 

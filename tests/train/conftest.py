@@ -12,7 +12,7 @@ def require_espeak() -> None:
         pytest.skip("espeak-ng not installed: apt-get install espeak-ng")
 
 
-def small_recipe(steps: int = 40):
+def small_recipe(steps: int = 40, ctc_steps: int = 10):
     from train.data import DataConfig
     from train.evalset import EvalSetConfig
     from train.recipe import RecipeConfig, TrainConfig
@@ -20,7 +20,7 @@ def small_recipe(steps: int = 40):
     return RecipeConfig(
         seed=3,
         data=DataConfig(seed=3, single={"en": 8, "de": 2, "fr": 2}, multi={"en": 2}, workers=1),
-        train=TrainConfig(steps=steps, lr=3e-3, warmup=4, budget_frames=3000, max_batch=4, curriculum=0.2,
+        train=TrainConfig(ctc_steps=ctc_steps, steps=steps, lr=3e-3, warmup=4, budget_frames=3000, max_batch=4, curriculum=0.2,
                           log_every=5),
         audio=dict(d_model=64, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=128,
                    downsample_hidden_size=8, output_dim=64, deepstack_encoder_layer_indexes=[0, 1]),

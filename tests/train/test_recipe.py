@@ -13,9 +13,41 @@ from tests.train.conftest import small_recipe
 
 def test_loss_is_finite_and_falls(trained):
     _, info = trained
-    ce = [h["ce"] for h in info["history"]]
+    acoustic = [h for h in info["history"] if h["phase"] == "acoustic"]
+    joint = [h for h in info["history"] if h["phase"] == "joint"]
+    assert acoustic[-1]["step"] == 10 and joint[-1]["step"] == 50 and all("ce" not in h for h in acoustic)
+    ce = [h["ce"] for h in joint]
     assert all(np.isfinite(ce)) and all(np.isfinite([h["ctc"] for h in info["history"]]))
     assert ce[-1] < 0.7 * ce[0], ce
+
+
+def test_acoustic_phase_trains_the_audio_side_only(trained):
+    """CTC-only steps move the stem, encoder and adapter and leave the decoder as initialized."""
+    from export.checkpoint import Checkpoint
+    from export.config import ModelConfig
+    from train.batches import Examples, PromptSpec, alphabet
+    from train.data import build_store
+    from train.model import TrainableMossAudio
+    from train.recipe import TrainConfig, lr_at
+
+    cfg = TrainConfig(ctc_steps=4, steps=10, warmup=2, lr=1.0)
+    assert [lr_at(s, cfg) for s in range(6)] == [0.5, 1.0, 1.0, 1.0, 0.5, 1.0]  # each phase warms up
+
+    folder, _ = trained
+    ckpt = Checkpoint.open(folder)
+    store = build_store(small_recipe().data, folder.parent / "cache")
+    chars = alphabet(store)
+    vocab = ckpt.tokenizer.get_vocab(with_added_tokens=True)
+    examples = Examples(store, PromptSpec.of_checkpoint(ckpt), vocab["<|im_end|>"], vocab["<|endoftext|>"], chars)
+    model = TrainableMossAudio(ModelConfig.from_dict(json.loads((folder / "config.json").read_text())), len(chars))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    model.ctc_only(examples.batch([0, 1], np.random.default_rng(0)))["ctc"].backward()
+    opt.step()
+    moved = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert any(n.startswith("tower.audio_encoder.") for n in moved)
+    assert any(n.startswith("tower.audio_adapter.") for n in moved)
+    assert not any(n.startswith(("language_model.", "lm_head.", "tower.deepstack_")) for n in moved), moved
 
 
 def test_folder_loads_and_exports(trained, tmp_path):
