@@ -36,11 +36,23 @@ def _targets(s: dict, info: dict) -> str:
         met = value <= target if lower else value >= target
         shown = f"{value:.3f} s" if "timestamp" in name else f"{100 * value:.1f} %"
         lines.append(f"* {name}: {shown} (target {words}) — {'met' if met else 'missed'}")
-    lines += ["", f"This model saw {info['steps']} steps ({info['train_seconds'] / 60:.0f} min of training on two shared "
-              "cores): it has learned the answer formats, the sentence patterns and some words, and its "
-              "transcripts lean on that prior more than on the audio. Its training losses were still falling "
-              "steeply when the schedule ended; more steps are what it lacks first."]
+    lines += ["", f"This model saw {_step_count(info)} ({info['train_seconds'] / 60:.0f} min of training on two shared cores)."]
     return "\n".join(lines)
+
+
+def _phases(info: dict, tr: dict) -> str:
+    joint = (f"cross-entropy on the answer tokens and the closing `<|im_end|>`, plus {tr['ctc_weight']} × character "
+             "CTC.")
+    if not info.get("ctc_steps"):
+        return joint[0].upper() + joint[1:]
+    return (f"two phases. Acoustic ({info['ctc_steps']} steps): character CTC alone, through the conv stem, encoder "
+            f"and adapter (no decoder: a third of a joint step's time). Joint ({info['steps']} steps): {joint}")
+
+
+def _step_count(info: dict) -> str:
+    if info.get("ctc_steps"):
+        return f"{info['ctc_steps']} + {info['steps']} steps"
+    return f"{info['steps']} steps"
 
 
 def score_table(rows: list[dict]) -> str:
@@ -119,14 +131,14 @@ audio span with time markers, then the question); greedy decoding (`generation_c
   Augmentation: gain, white or low-passed noise (SNR 12–40 dB, p 0.6), synthetic room reverb (p 0.3);
   SpecAugment on the features during training.
 * **Features**: `runtime.mel.log_mel`, rounded to bfloat16 as upstream's processor does, computed once and cached.
-* **Objective**: cross-entropy on the answer tokens and the closing `<|im_end|>`, plus {tr['ctc_weight']} × character CTC on the
+* **Objective**: {_phases(info, tr)} Character CTC sits on the
   adapter output ({tr['ctc_upsample']} outputs per audio token from a linear head used in training only, not in the checkpoint;
   variance-preserving init of the conv stem). Tasks per clip: single sentences
-  transcription/language, multi-sentence clips mostly timestamps; the first {int(100 * tr['curriculum'])} % of steps see
+  transcription/language, multi-sentence clips mostly timestamps; the first {int(100 * tr['curriculum'])} % of joint steps see
   single sentences only.
-* **Optimization**: AdamW (lr {tr['lr']}, betas {tr['betas']}, weight decay {tr['weight_decay']}), {tr['warmup']} warm-up steps,
-  cosine decay to {tr['min_lr_ratio']} × lr, gradient clip {tr['clip_norm']}; length-bucketed batches of up to
-  {tr['budget_frames'] / 100:.0f} s of padded audio ({tr['max_batch']} clips at most); **{info['steps']} steps**, seed {info['seed']}.
+* **Optimization**: AdamW (lr {tr['lr']}, betas {tr['betas']}, weight decay {tr['weight_decay']}), {tr['warmup']} warm-up steps
+  per phase, then {'constant lr in the acoustic phase and ' if info.get('ctc_steps') else ''}cosine decay to {tr['min_lr_ratio']} × lr, gradient clip {tr['clip_norm']}; length-bucketed batches of up to
+  {tr['budget_frames'] / 100:.0f} s of padded audio ({tr['max_batch']} clips at most); **{_step_count(info)}**, seed {info['seed']}.
 * **Time**: {_time_line(info)}
   Final training losses: CE {info['history'][-1]['ce']}, CTC {info['history'][-1]['ctc']}.
 

@@ -116,16 +116,29 @@ def test_the_traced_graph_keeps_protobufs_limit(tiny_reference, tmp_path, monkey
 
 
 def test_fp16_keeps_the_rows_finite_where_the_mergers_leave_fp16_range(tmp_path):
-    """On the trained tiny model the DeepStack mergers' outputs reach ~8e4 on this clip (FP16's
-    maximum is 65504): all-FP16 gave inf/NaN rows; with those MatMuls and the packing in FP32 the
-    rows match FP32 (measured: max rel 5.9e-4 over the 110 evaluation clips, cosine >= 0.9999998)."""
+    """The first trained tiny model's DeepStack mergers reached ~8e4 (FP16's maximum is 65504): all-FP16
+    gave inf/NaN rows on 9 of the 110 evaluation clips; with those MatMuls and the packing in FP32 the
+    rows matched FP32 (max rel 5.9e-4). Today's model peaks at 3.3e4 on its evaluation set, so the
+    test scales the adapter's and mergers' down_proj by 4 to put this clip past FP16's range again."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
     from export.bundle import ExportOptions, export_bundle
     from export.demo import DEFAULT_MODEL
     from runtime.pipeline import Pipeline
 
-    export_bundle(DEFAULT_MODEL, tmp_path / "b", ExportOptions(encoder=("fp32", "fp16"), decoder=("f32",),
-                                                                 expected=False, imatrix=False))
-    audio = DEFAULT_MODEL / "eval" / "audio" / "transcribe-en-018.flac"
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, model, ignore=shutil.ignore_patterns("eval"))
+    weights = load_file(model / "model.safetensors")
+    for name in weights:
+        if name.endswith("down_proj.weight") and name.startswith(("audio_adapter.", "deepstack_audio_merger_list.")):
+            weights[name] = (weights[name].float() * 4).to(torch.bfloat16)
+    save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
+    export_bundle(model, tmp_path / "b", ExportOptions(encoder=("fp32", "fp16"), decoder=("f32",),
+                                                       expected=False, imatrix=False))
+    audio = DEFAULT_MODEL / "eval" / "audio" / "transcribe-en-036.flac"
     rows = {}
     for precision in ("fp32", "fp16"):
         with Pipeline.load(tmp_path / "b", device="cpu", encoder=precision, decoder="f32") as pipe:
