@@ -145,4 +145,5 @@ def test_fp16_keeps_the_rows_finite_where_the_mergers_leave_fp16_range(tmp_path)
             rows[precision] = pipe.encode_audio(audio)
     assert np.abs(rows["fp32"]).max() > 65504  # the case this guards: beyond FP16's range
     rel = np.abs(rows["fp16"] - rows["fp32"]).max() / np.abs(rows["fp32"]).max()
-    assert rel < 2e-3, rel  # 5.9e-4 measured at worst; ~3x slack for other CPUs' FP16 kernels
+    assert rel < 2e-3, rel  # scaled model: 4.9e-5 on this clip (max 1.3e5), 7.0e-4 at worst over 77 clips past
+    # FP16's range, all finite; ~3x slack for other CPUs' FP16 kernels

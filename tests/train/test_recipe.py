@@ -24,22 +24,14 @@ def test_loss_is_finite_and_falls(trained):
 def test_acoustic_phase_trains_the_audio_side_only(trained):
     """CTC-only steps move the stem, encoder and adapter and leave the decoder as initialized."""
     from export.checkpoint import Checkpoint
-    from export.config import ModelConfig
-    from train.batches import Examples, PromptSpec, alphabet
-    from train.data import build_store
-    from train.model import TrainableMossAudio
     from train.recipe import TrainConfig, lr_at
 
     cfg = TrainConfig(ctc_steps=4, steps=10, warmup=2, lr=1.0)
     assert [lr_at(s, cfg) for s in range(6)] == [0.5, 1.0, 1.0, 1.0, 0.5, 1.0]  # each phase warms up
 
     folder, _ = trained
-    ckpt = Checkpoint.open(folder)
-    store = build_store(small_recipe().data, folder.parent / "cache")
-    chars = alphabet(store)
-    vocab = ckpt.tokenizer.get_vocab(with_added_tokens=True)
-    examples = Examples(store, PromptSpec.of_checkpoint(ckpt), vocab["<|im_end|>"], vocab["<|endoftext|>"], chars)
-    model = TrainableMossAudio(ModelConfig.from_dict(json.loads((folder / "config.json").read_text())), len(chars))
+    _, examples = _examples(folder, Checkpoint.open(folder))
+    model = _untrained(folder, len(examples.alphabet))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     model.ctc_only(examples.batch([0, 1], np.random.default_rng(0)))["ctc"].backward()
@@ -68,27 +60,19 @@ def test_folder_loads_and_exports(trained, tmp_path):
 def test_training_model_matches_reference(trained):
     """Same weights, same prompt: the batched training forward equals MossAudioReference's logits."""
     from export.checkpoint import Checkpoint
-    from export.config import ModelConfig
     from export.reference import MossAudioReference
-    from train.batches import Examples, PromptSpec, alphabet
-    from train.data import build_store
-    from train.model import TrainableMossAudio
 
     folder, _ = trained
     ckpt = Checkpoint.open(folder)
     ref = MossAudioReference(ckpt)
-    model = TrainableMossAudio(ModelConfig.from_dict(json.loads((folder / "config.json").read_text())), 8)
+    model = _untrained(folder, 8)
     state = {("tower." + n if n.startswith(("audio_", "deepstack_")) else n): ckpt.tensor(n).float()
              for n in ckpt.weight_files}
     missing = model.load_state_dict(state, strict=False)
     assert set(missing.missing_keys) == {"ctc_head.weight", "ctc_head.bias"}
     model.eval()
 
-    cfg = small_recipe()
-    store = build_store(cfg.data, folder.parent / "cache")
-    vocab = ckpt.tokenizer.get_vocab(with_added_tokens=True)
-    examples = Examples(store, PromptSpec.of_checkpoint(ckpt), vocab["<|im_end|>"], vocab["<|endoftext|>"],
-                        alphabet(store), specaug=None)
+    store, examples = _examples(folder, ckpt, specaug=None)
     picks = [0, len(store) - 1]  # a single sentence and a multi-sentence clip, batched together
     batch = examples.batch(picks, np.random.default_rng(0), tasks=["transcribe", "timestamps"])
     with torch.no_grad():
@@ -106,6 +90,25 @@ def test_training_model_matches_reference(trained):
             got = _train_logits(model, batch, b, last)
             # measured: max abs 1.7e-6 (logits up to 7.1); ~10x as above
             torch.testing.assert_close(got, expected, rtol=0, atol=3e-5)
+
+
+def _examples(folder, ckpt, **kwargs):
+    """The small recipe's cached clips as training examples, prompts from the written checkpoint."""
+    from train.batches import Examples, PromptSpec, alphabet
+    from train.data import build_store
+
+    store = build_store(small_recipe().data, folder.parent / "cache")
+    vocab = ckpt.tokenizer.get_vocab(with_added_tokens=True)
+    return store, Examples(store, PromptSpec.of_checkpoint(ckpt), vocab["<|im_end|>"], vocab["<|endoftext|>"],
+                           alphabet(store), **kwargs)
+
+
+def _untrained(folder, ctc_chars: int):
+    """A freshly initialized training model of the written folder's config."""
+    from export.config import ModelConfig
+    from train.model import TrainableMossAudio
+
+    return TrainableMossAudio(ModelConfig.from_dict(json.loads((folder / "config.json").read_text())), ctc_chars)
 
 
 def _train_logits(model, batch, b, last):
