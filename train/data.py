@@ -20,6 +20,7 @@ from train.augment import AugmentConfig, augment
 from train.features import FeatureStore, mel_bf16
 from train.speech import SAMPLE_RATE, require_espeak, synthesize
 from train.tasks import compose
+from train import texts, voices
 from train.texts import LANGUAGES, Sentence, sentences
 from train.voices import random_voice
 
@@ -34,7 +35,10 @@ class DataConfig:
     workers: int = 2
 
     def key(self) -> str:
-        raw = json.dumps(asdict(self), sort_keys=True, default=str)
+        """Names the feature cache. The text and voice generators' source is part of it: a changed
+        word list or speed range must not silently reuse features made by the old one."""
+        generators = {m.__name__: hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest() for m in (texts, voices)}
+        raw = json.dumps(dict(asdict(self), generators=generators), sort_keys=True, default=str)
         return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 

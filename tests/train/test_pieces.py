@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,3 +128,15 @@ def test_custom_items_do_not_depend_on_the_hash_seed():
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")]
     assert runs[0] == runs[1] == runs[2] and "timestamps-" in runs[0]
+
+
+def test_data_cache_key_follows_the_text_and_voice_generators(tmp_path, monkeypatch):
+    from train import data, texts
+    from train.data import DataConfig
+
+    before = DataConfig().key()
+    assert DataConfig().key() == before
+    edited = tmp_path / "texts.py"
+    edited.write_bytes(Path(texts.__file__).read_bytes() + b"\n# a changed word list\n")
+    monkeypatch.setattr(data.texts, "__file__", str(edited))
+    assert DataConfig().key() != before
