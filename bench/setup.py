@@ -18,11 +18,14 @@ class BenchSpec:
     decode_tokens: int
     batch_clips: int  # the batch section's clip set: how many, how long
     batch_seconds: float
+    vocab_rows: int | None = None  # the checkpoint's vocabulary rows when not the size's own
 
 
 QUICK = BenchSpec("tiny", (2.0, 5.0), 5.0, 16, 128, 32, 8, 2.0)
 FULL = BenchSpec("4b", (5.0, 30.0, 120.0), 30.0, 64, 512, 64, 6, 10.0)
-STARTUP_SHAPES = {"tiny": QUICK, "small": BenchSpec("small", (), 0, 0, 0, 0, 0, 0.0), "4b": FULL}  # the start-up table's rows
+# The start-up table's rows; tiny with the real vocabulary shows whether loading grows with it
+STARTUP_SHAPES = {"tiny": QUICK, "tiny-151936": BenchSpec("tiny", (), 0, 0, 0, 0, 0, 0.0, vocab_rows=151936),
+                  "small": BenchSpec("small", (), 0, 0, 0, 0, 0, 0.0), "4b": FULL}
 
 
 def prepare(spec: BenchSpec, work: Path) -> tuple[Path, Path]:
@@ -32,9 +35,11 @@ def prepare(spec: BenchSpec, work: Path) -> tuple[Path, Path]:
     from export.bundle import ExportOptions, export_bundle
     from export.synth import write_checkpoint
 
-    ckpt, bundle = work / f"checkpoint-{spec.size}", work / f"bundle-{spec.size}"
+    name = spec.size + (f"-{spec.vocab_rows}" if spec.vocab_rows else "")
+    ckpt, bundle = work / f"checkpoint-{name}", work / f"bundle-{name}"
     if not (ckpt / "config.json").is_file():
-        write_checkpoint(ckpt, spec.size, seed=0, text_only_head=True)
+        rows = {"language_config": {"vocab_size": spec.vocab_rows}} if spec.vocab_rows else None
+        write_checkpoint(ckpt, spec.size, seed=0, text_only_head=True, config_overrides=rows)
     if not (bundle / "manifest.json").is_file():
         export_bundle(ckpt, bundle, ExportOptions(encoder=("fp32", "int8"), decoder=QUICK_DECODERS,
                                                   imatrix=False, expected=False))

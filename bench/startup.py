@@ -24,7 +24,8 @@ def _pss_mb() -> float:
     return 0.0
 
 
-def _answer(bundle: str, decoder: str, threads: int, barrier, results, knobs: dict) -> None:
+def _answer(bundle: str, decoder: str, threads: int, barrier, results, knobs: dict, seconds: float,
+            new_tokens: int) -> None:
     from quant.probe import peak_rss_mb
     from runtime.pipeline import Pipeline
 
@@ -32,7 +33,7 @@ def _answer(bundle: str, decoder: str, threads: int, barrier, results, knobs: di
     pipe = Pipeline.load(bundle, device="cpu", decoder=decoder, threads=threads, **knobs)
     load = time.perf_counter() - t0
     t0 = time.perf_counter()
-    timings = pipe.generate(synthetic_clip(5.0, seed=1), temperature=0, max_new_tokens=8).timings
+    timings = pipe.generate(synthetic_clip(seconds, seed=1), temperature=0, max_new_tokens=new_tokens).timings
     first = time.perf_counter() - t0
     m = pipe.manifest
     files = m.part_bytes("encoder", pipe.encoder_name) + m.part_bytes("decoder", pipe.decoder_name)
@@ -43,10 +44,12 @@ def _answer(bundle: str, decoder: str, threads: int, barrier, results, knobs: di
     barrier.wait()
 
 
-def processes(bundle: Path, decoder: str, threads: int, n: int, knobs: dict | None = None) -> list[dict]:
+def processes(bundle: Path, decoder: str, threads: int, n: int, knobs: dict | None = None, seconds: float = 5.0,
+              new_tokens: int = 8) -> list[dict]:
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(n), context.Queue()
-    workers = [context.Process(target=_answer, args=(str(bundle), decoder, threads, barrier, results, knobs or {}))
+    workers = [context.Process(target=_answer, args=(str(bundle), decoder, threads, barrier, results, knobs or {},
+                                                     seconds, new_tokens))
                for _ in range(n)]
     for w in workers:
         w.start()
@@ -68,6 +71,15 @@ def cli_first_token_s(bundle: Path, decoder: str, clip: Path) -> float:
     return first
 
 
+def warm_page_cache(bundle: Path) -> None:
+    """Read every file once: start-up is measured with the bundle in the page cache, as a machine that
+    loaded it before has it."""
+    for f in bundle.iterdir():
+        with open(f, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+
+
 def run(shapes: dict[str, Path], decoder: str, threads: int, work: Path) -> list[dict]:
     import soundfile as sf
 
@@ -75,10 +87,7 @@ def run(shapes: dict[str, Path], decoder: str, threads: int, work: Path) -> list
     sf.write(clip, synthetic_clip(5.0, seed=1), 16000)
     rows = []
     for shape, bundle in shapes.items():
-        for f in bundle.iterdir():  # warm the page cache
-            with open(f, "rb") as fh:
-                while fh.read(1 << 24):
-                    pass
+        warm_page_cache(bundle)
         one = processes(bundle, decoder, threads, 1)[0]
         two = processes(bundle, decoder, max(1, threads // 2), 2)
         files_mb = one["files_mb"]
@@ -92,18 +101,29 @@ def run(shapes: dict[str, Path], decoder: str, threads: int, work: Path) -> list
     return rows
 
 
-def knobs(bundle: Path, decoder: str, threads: int) -> list[dict]:
-    """What onnxruntime's pre-packing and llama.cpp's CPU repacking cost and buy: each of the four
-    settings loaded and asked (5 s clip) in fresh processes, alone and as two on the bundle."""
+KNOBS = ("prepack", "repack", "arena")  # Pipeline.load's memory and start-up knobs, as the Plan names them
+
+
+def knobs(bundle: Path, decoder: str, threads: int, seconds: float, new_tokens: int) -> list[dict]:
+    """What each start-up and memory knob costs and buys: the device profile's settings, then each knob
+    flipped alone; loaded and asked (the end-to-end clip) in fresh processes, alone and as two on the
+    bundle. `start_to_answer_s` is load plus the whole answer: what one CLI call waits."""
+    from runtime.manifest import load_manifest
+    from runtime.placement.plan import make_plan
+
+    plan = make_plan(bundle, load_manifest(bundle, verify=False), "cpu", decoder=decoder)
+    chosen = {k: getattr(plan, k) for k in KNOBS}
+    flips = [(f"{k} {'off' if v else 'on'}", {**chosen, k: not v}) for k, v in chosen.items()]
+    warm_page_cache(bundle)
     rows = []
-    for prepack in (True, False):
-        for repack in (True, False):
-            knob = dict(prepack=prepack, repack=repack)
-            one = processes(bundle, decoder, threads, 1, knob)[0]
-            two = processes(bundle, decoder, max(1, threads // 2), 2, knob)
-            rows.append({"prepack": prepack, "repack": repack, "load_s": round(one["load_s"], 3),
-                         "encode_s": round(one["encode_s"], 3), "prefill_tok_s": round(one["prefill_tok_s"], 1),
-                         "decode_tok_s": round(one["decode_tok_s"], 2), "peak_rss_mb": round(one["peak_rss_mb"]),
-                         "rss_over_files": round(one["peak_rss_mb"] / one["files_mb"], 3),
-                         "pss_two_over_rss_one": round(sum(p["pss_mb"] for p in two) / one["peak_rss_mb"], 3)})
+    for name, knob in [("profile", chosen)] + flips:
+        one = processes(bundle, decoder, threads, 1, knob, seconds, new_tokens)[0]
+        two = processes(bundle, decoder, max(1, threads // 2), 2, knob, seconds, new_tokens)
+        rows.append({"setting": name, **knob, "load_s": round(one["load_s"], 3),
+                     "encode_s": round(one["encode_s"], 3), "prefill_tok_s": round(one["prefill_tok_s"], 1),
+                     "decode_tok_s": round(one["decode_tok_s"], 2),
+                     "start_to_answer_s": round(one["load_s"] + one["first_answer_s"], 2),
+                     "peak_rss_mb": round(one["peak_rss_mb"]),
+                     "rss_over_files": round(one["peak_rss_mb"] / one["files_mb"], 3),
+                     "pss_two_over_rss_one": round(sum(p["pss_mb"] for p in two) / one["peak_rss_mb"], 3)})
     return rows

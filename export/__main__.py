@@ -5,7 +5,7 @@
   python -m export reference CHECKPOINT AUDIO [-q QUESTION] [--max-new-tokens N] [--temperature T] [--json]
   python -m export expected CHECKPOINT --out FILE.npz [--audio A.wav ...]   reference outputs for drift checks
   python -m export drift BUNDLE --checkpoint CKPT [--audio A.wav ...] [--check]   against the PyTorch reference
-  python -m export demo [--work DIR] [--model FOLDER]    export the trained tiny model, transcribe the bundled clip
+  python -m export demo [--work DIR] [--model FOLDER]    export the trained tiny model, transcribe two held-out clips
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ MOSS-Transcribe-Diarize, whose head is tied). FP32 on CPU; FP16/BF16 on a GPU.
 
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
 
@@ -172,9 +173,10 @@ class MossAudioReference(torch.nn.Module):
         eos = set(self.ckpt.token_ids.eos)
         sampler = Sampler(options)
         embeds, positions, taps = self._embed(prompt, rows)
+        cache_name = _cache_name(self.language_model)
         with self._deepstack(positions, taps):
             out = self.language_model(inputs_embeds=embeds, use_cache=True)
-        cache, produced = out.past_key_values, []
+        cache, produced = out[cache_name], []
         hidden = out.last_hidden_state[0, -1]
         for _ in range(options.max_new_tokens):
             logits = self.lm_head(hidden).float().cpu().numpy()
@@ -185,9 +187,15 @@ class MossAudioReference(torch.nn.Module):
             if token in eos:
                 break
             out = self.language_model(input_ids=torch.tensor([[token]], device=self.device),
-                                      past_key_values=cache, use_cache=True)
-            cache, hidden = out.past_key_values, out.last_hidden_state[0, -1]
+                                      use_cache=True, **{cache_name: cache})
+            cache, hidden = out[cache_name], out.last_hidden_state[0, -1]
         return produced
+
+
+def _cache_name(model: torch.nn.Module) -> str:
+    """transformers 5 names the KV cache `cache` (its old name `past_key_values` warns, and goes in
+    5.40); 4.x knows only `past_key_values`."""
+    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
 
 
 @contextmanager

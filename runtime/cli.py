@@ -70,12 +70,16 @@ def add_load_args(p: argparse.ArgumentParser, threads_help: str | None = None) -
     p.add_argument("--repack", action=argparse.BooleanOptionalAction, default=None,
                    help="llama.cpp's CPU repacking of the decoder weights: faster decoding, slower to load, private "
                    "memory (default: the device profile's)")
+    p.add_argument("--arena", action=argparse.BooleanOptionalAction, default=None,
+                   help="onnxruntime's memory arena for the encoder's activations: a little faster, a higher "
+                   "memory peak (default: the device profile's)")
 
 
 def load_options(args: argparse.Namespace) -> dict:
     """Pipeline.load's keyword arguments from add_load_args' flags."""
     return dict(device=args.device, encoder=args.encoder, decoder=args.decoder, threads=args.threads,
-                n_gpu_layers=args.n_gpu_layers, context=args.context, prepack=args.prepack, repack=args.repack)
+                n_gpu_layers=args.n_gpu_layers, context=args.context, prepack=args.prepack, repack=args.repack,
+                arena=args.arena)
 
 
 def add_generation_args(p: argparse.ArgumentParser, title: str = "default: the bundle's generation_config") -> None:

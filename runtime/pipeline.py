@@ -51,17 +51,18 @@ class Pipeline:
     def load(cls, bundle: str | Path, device: str = "auto", *, encoder: str | None = None,
              decoder: str | None = None, threads: int | None = None, n_gpu_layers: int | None = None,
              context: int | None = None, n_batch: int = 512, kv_type: str = "f16", flash_attn: str = "auto",
-             prepack: bool | None = None, repack: bool | None = None, verify: bool = True,
-             verbose: bool = False) -> "Pipeline":
+             prepack: bool | None = None, repack: bool | None = None, arena: bool | None = None,
+             verify: bool = True, verbose: bool = False) -> "Pipeline":
         """Open a bundle. `encoder`/`decoder` name variants in the manifest (default: the plan's
         choice for this machine); `context` caps the decoder positions (default: the device profile's, or
         the model's own for a family that takes a whole recording in one pass);
         `prepack`/`repack` trade private weight copies (faster matmuls) for shared, quickly loaded
-        weights (default: the profile's choice; see the README's knobs)."""
+        weights, `arena` a higher memory peak for faster encoding (default: the profile's choice; see
+        the README's knobs)."""
         bundle = Path(bundle)
         manifest = load_manifest(bundle, verify=False)
         plan = make_plan(bundle, manifest, device, encoder=encoder, decoder=decoder, n_gpu_layers=n_gpu_layers,
-                         context=context, kv_type=kv_type, prepack=prepack, repack=repack)
+                         context=context, kv_type=kv_type, prepack=prepack, repack=repack, arena=arena)
         enc, dec = manifest.encoders[plan.encoder], manifest.decoders[plan.decoder]
         used = {dec.file, enc.file} | {f for f in (enc.external_data, dec.digit_rows) if f}
         used |= {plan.engine.file} if plan.engine else set()
@@ -75,7 +76,7 @@ class Pipeline:
                                    options, digits, dec.arch, partial(grown_context, manifest, plan))
             try:
                 backend = _engine_backend(bundle, plan, notes, verbose) or OrtBackend(
-                    bundle / enc.file, plan.device, threads, verbose, plan.prepack)
+                    bundle / enc.file, plan.device, threads, verbose, plan.prepack, plan.arena)
                 encoder_stage = Encoder(backend, manifest.audio)
                 if encoder_stage.width != manifest.model.row_width:
                     raise BundleError(f"{enc.file} makes rows of {encoder_stage.width}, the manifest says "

@@ -12,11 +12,15 @@ def test_quick_benchmark_writes_every_section(tmp_path):
     result = json.loads((tmp_path / "b.json").read_text())
     assert {"encoder", "decoder", "end_to_end", "incremental", "startup", "knobs", "limit", "batch",
             "server"} <= set(result)
-    assert [(r["prepack"], r["repack"]) for r in result["knobs"]] == [(True, True), (True, False), (False, True),
-                                                                      (False, False)]
+    chosen, *flipped = result["knobs"]
+    assert chosen["setting"] == "profile" and len(flipped) == 3
+    for row, knob in zip(flipped, ("prepack", "repack", "arena")):  # each differs from the profile in one knob
+        assert [k for k in ("prepack", "repack", "arena") if row[k] != chosen[k]] == [knob], row
     assert all(r["load_s"] > 0 and r["encode_s"] > 0 and r["pss_two_over_rss_one"] > 0 for r in result["knobs"])
-    start = result["startup"][0]
-    assert start["load_s"] > 0 and start["cli_first_token_s"] > 0 and start["pss_two_mb"] > 0
+    assert all(r["start_to_answer_s"] > r["load_s"] for r in result["knobs"])
+    assert [r["shape"] for r in result["startup"]] == ["tiny", "tiny-151936"]
+    for start in result["startup"]:
+        assert start["load_s"] > 0 and start["cli_first_token_s"] > 0 and start["pss_two_mb"] > 0
     assert [(r["mode"], r["workers"]) for r in result["batch"]] == [("local", 1), ("local", 1), ("local", 2),
                                                                      ("ray", 2)]
     assert result["batch"][1]["threads_each"] == 1

@@ -59,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
     from runtime.batch.worker import AskSpec, LoadSpec
 
     load = LoadSpec(str(args.bundle.resolve()), args.device, args.encoder, args.decoder, args.threads,
-                    args.n_gpu_layers, args.context, args.verbose, args.prepack, args.repack)
+                    args.n_gpu_layers, args.context, args.verbose, args.prepack, args.repack, args.arena)
     ask = AskSpec(args.question, args.window, not args.no_loop_guard, generation_overrides(args))
     ray = None if args.ray is None else RaySpec(None if args.ray == LOCAL else args.ray, args.ray_cpus, args.ray_gpus)
     job = BatchJob(args.out, load, ask, args.workers, ray, args.retry_failed)

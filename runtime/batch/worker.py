@@ -28,6 +28,7 @@ class LoadSpec:
     verbose: bool = False
     prepack: bool | None = None  # None: the device profile's
     repack: bool | None = None
+    arena: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class Transcriber:
 
         self.pipe = Pipeline.load(Path(load.bundle), load.device, encoder=load.encoder, decoder=load.decoder,
                                   threads=load.threads, n_gpu_layers=load.n_gpu_layers, context=load.context,
-                                  prepack=load.prepack, repack=load.repack, verify=True, verbose=load.verbose)
+                                  prepack=load.prepack, repack=load.repack, arena=load.arena, verify=True,
+                                  verbose=load.verbose)
         self.ask = ask
         self.variant = {"encoder": self.pipe.encoder_name, "decoder": self.pipe.decoder_name}
 

@@ -35,6 +35,7 @@ class Plan:
     notes: tuple[str, ...] = ()
     prepack: bool = True  # encoder weights packed by onnxruntime (private) or used in place (shared)
     repack: bool = True  # decoder weights repacked by llama.cpp for the CPU (private) or mapped (shared)
+    arena: bool = True  # onnxruntime's CPU memory arena for the encoder's activations (faster, larger peak)
     checked_context: int = 0  # positions whose KV cache the load-time memory check counts (0: all of context)
 
     @property
@@ -44,7 +45,7 @@ class Plan:
 
 def make_plan(bundle: Path, manifest: Manifest, device: str = "auto", *, encoder: str | None = None,
               decoder: str | None = None, n_gpu_layers: int | None = None, context: int | None = None,
-              kv_type: str = "f16", prepack: bool | None = None, repack: bool | None = None,
+              kv_type: str = "f16", prepack: bool | None = None, repack: bool | None = None, arena: bool | None = None,
               machine: Machine | None = None, check_memory: bool = True) -> Plan:
     if device not in DEVICES:
         raise OptionsError(f"device {device!r}: choose auto, cpu or cuda")
@@ -70,8 +71,9 @@ def make_plan(bundle: Path, manifest: Manifest, device: str = "auto", *, encoder
     engine = matching_engine(bundle, manifest, machine) if resolved == "cuda" else None
     prepack = (profile.encoder.prepack if profile else True) if prepack is None else prepack
     repack = (profile.decoder_repack if profile else True) if repack is None else repack
+    arena = (profile.encoder.arena if profile else True) if arena is None else arena
     plan = Plan(resolved, enc, engine, dec, n_gpu_layers, context, kv_type, profile.name if profile else None,
-                machine, tuple(notes), prepack, repack, checked_context=min(context, cap))
+                machine, tuple(notes), prepack, repack, arena, checked_context=min(context, cap))
     if check_memory:
         _check_memory(manifest, plan)
     return plan

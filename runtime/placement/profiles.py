@@ -54,6 +54,10 @@ class EncoderChoice:
     # it off: on the 4B shape (2 cores, AVX-512) it bought 10 % of encoder speed for 14.5 s of load and a
     # private copy of the weights (bench/README.md, start-up knobs).
     prepack: bool = True
+    # onnxruntime's CPU memory arena keeps freed activations for reuse, in regions that grow by doubling.
+    # The CPU profiles turn it off: on the 4B shape (30 s clip, 2 cores) it held 577 MB more at peak
+    # (1.18x the bundle files instead of 1.08x) for 3 % faster encoding (bench/README.md, start-up knobs).
+    arena: bool = True
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,9 @@ class Profile:
     encoder: EncoderChoice
     context_tokens: int
     decoder: dict[str, DecoderChoice] = field(default_factory=dict)
-    # llama.cpp's CPU repacking of some quant types: a private copy and 2 s of load on the 4B shape, for
-    # 34 % more decode speed in Q4_K_M there (bench/README.md): kept on.
+    # llama.cpp's CPU repacking of some quant types: faster decoding, slower prefill, seconds of load and a
+    # private copy of the weights. The AVX-512 profile turns it off: on the 4B shape a 30 s clip with 64
+    # new tokens was answered sooner without it, with the weights shared (bench/README.md, start-up knobs).
     decoder_repack: bool = True
 
     @property

@@ -6,7 +6,8 @@ import pytest
 
 import export.bundle as bundle_mod
 from export.bundle import ExportOptions, export_bundle
-from runtime import DEMO_TEXT
+from export.demo import DEFAULT_MODEL, demo_clips
+from runtime import DEMO_AUDIO, DEMO_TEXT
 from runtime.errors import OptionsError
 from runtime.manifest import load_manifest
 
@@ -59,8 +60,16 @@ def test_demo_runs_the_main_job(tmp_path):
     out = subprocess.run([sys.executable, "-m", "export", "demo", "--work", str(tmp_path)],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert f"reference: {DEMO_TEXT}" in out.stdout and "\nCER " in out.stdout, out.stdout
+    (held_out, text, _), (bundled, *_) = demo_clips(DEFAULT_MODEL)
+    assert held_out.parent.parent == DEFAULT_MODEL / "eval" and bundled == DEMO_AUDIO
+    assert f"\n{held_out.name} (" in out.stdout and f"reference: {text}\nCER " in out.stdout, out.stdout
+    assert f"reference: {DEMO_TEXT}\nCER " in out.stdout, out.stdout
     assert re.search(r"prompt ids identical, (\d+)/\1 tokens match", out.stdout), out.stdout
+
+
+def test_demo_clips_without_an_evaluation_set_are_the_bundled_clip(tiny_ckpt):
+    assert not (tiny_ckpt / "eval").exists()
+    assert [clip for clip, *_ in demo_clips(tiny_ckpt)] == [DEMO_AUDIO]
 
 
 def test_demo_without_a_model_says_what_to_do(tmp_path):

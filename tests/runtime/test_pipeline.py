@@ -240,3 +240,12 @@ def test_python_api_mistakes_get_our_errors(tiny_bundle):
     for window in ("nan", float("nan"), "soon", -4):
         with pytest.raises(OptionsError):
             pipe.generate(clip(5.0), QUESTION, window=window, max_new_tokens=2)
+
+
+def test_the_arena_knob_reaches_onnxruntime_and_changes_no_rows(tiny_bundle):
+    rows = {}
+    for arena in (True, False):
+        with Pipeline.load(tiny_bundle, device="cpu", arena=arena) as pipe:
+            assert pipe.encoder.backend.session.get_session_options().enable_cpu_mem_arena is arena
+            rows[arena] = pipe.encode_audio(clip(9.3))
+    np.testing.assert_array_equal(rows[True], rows[False])

@@ -89,3 +89,15 @@ def test_unknown_device_name_and_bad_context(tiny_bundle):
         make_plan(tiny_bundle, manifest, "tpu", machine=CPU)
     with pytest.raises(OptionsError, match="context must be at least 1"):
         make_plan(tiny_bundle, manifest, "cpu", machine=CPU, context=0)
+
+
+def test_memory_knobs_come_from_the_profile_unless_given(tiny_bundle):
+    """The AVX-512 CPU profile chooses shared, quickly loaded weights and no encoder arena (bench/README.md,
+    start-up knobs); each argument overrides its own knob only."""
+    manifest = load_manifest(tiny_bundle, verify=False)
+    avx512 = Machine("cpu", "Test CPU", "x86_64", frozenset({"avx2", "avx512f"}), 24.0, 20.0)
+    chosen = make_plan(tiny_bundle, manifest, "cpu", machine=avx512)
+    assert (chosen.profile, chosen.prepack, chosen.repack, chosen.arena) == ("cpu-x86-avx512", False, False, False)
+    flipped = make_plan(tiny_bundle, manifest, "cpu", machine=avx512, arena=True)
+    assert (flipped.prepack, flipped.repack, flipped.arena) == (False, False, True)
+    assert make_plan(tiny_bundle, manifest, "cpu", machine=avx512, repack=True).repack
