@@ -4,7 +4,8 @@ for token against the PyTorch reference.
 
 The two clips show what the model is: the first English clip of its own evaluation set (a held-out
 sentence of the kind it trained on, in a voice variant it never heard) and the runtime's bundled
-clip, a pangram spoken at about half the slowest rate in its training, which it gets wrong."""
+clip, a pangram spoken well below the slowest rate in its training (about 80 against 130 words a
+minute), which it gets wrong."""
 
 from __future__ import annotations
 

@@ -65,10 +65,10 @@ def add_load_args(p: argparse.ArgumentParser, threads_help: str | None = None) -
     p.add_argument("--n-gpu-layers", type=int, help="decoder layers on the GPU (-1: all)")
     p.add_argument("--context", type=int, help="decoder positions to allow (default: the device profile's)")
     p.add_argument("--prepack", action=argparse.BooleanOptionalAction, default=None,
-                   help="onnxruntime's packed copy of the encoder weights: a little faster, slower to load, private "
+                   help="onnxruntime's packed copy of the encoder weights: faster encoding, slower to load, private "
                    "memory (default: the device profile's)")
     p.add_argument("--repack", action=argparse.BooleanOptionalAction, default=None,
-                   help="llama.cpp's CPU repacking of the decoder weights: faster decoding, slower to load, private "
+                   help="llama.cpp's CPU repacking of the decoder weights: faster decoding, slower prefill and load, private "
                    "memory (default: the device profile's)")
     p.add_argument("--arena", action=argparse.BooleanOptionalAction, default=None,
                    help="onnxruntime's memory arena for the encoder's activations: a little faster, a higher "

@@ -44,7 +44,7 @@ class LlamaModel:
         params = lc.llama_model_default_params()
         params.n_gpu_layers = n_gpu_layers
         params.vocab_only = vocab_only
-        params.use_extra_bufts = repack  # CPU repacking of quant types: faster prefill, a private copy
+        params.use_extra_bufts = repack  # CPU repacking of quant types: faster decoding, slower prefill, a private copy
         self._free = lc.llama_model_free  # bound now: __del__ may run while the interpreter exits
         self.ptr = lc.llama_model_load_from_file(str(path).encode(), params)
         if not self.ptr:

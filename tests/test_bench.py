@@ -12,6 +12,9 @@ def test_quick_benchmark_writes_every_section(tmp_path):
     result = json.loads((tmp_path / "b.json").read_text())
     assert {"encoder", "decoder", "end_to_end", "incremental", "startup", "knobs", "limit", "batch",
             "server"} <= set(result)
+    for row in result["encoder"]:  # the ceiling the FP32 ratio is read against
+        assert row["gflop"] > 0 and row["pytorch_gflop_s"] > 0 and row["onnx_fp32_gflop_s"] > 0
+        assert row["fp32_gemm_peak_gflop_s"] > 0
     chosen, *flipped = result["knobs"]
     assert chosen["setting"] == "profile" and len(flipped) == 3
     for row, knob in zip(flipped, ("prepack", "repack", "arena")):  # each differs from the profile in one knob

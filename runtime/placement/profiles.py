@@ -51,12 +51,13 @@ class EncoderChoice:
     precision: str
     fallback: tuple[str, ...] = ()
     # onnxruntime's packed weight copies: faster GEMM, private memory, slower load. The CPU profiles turn
-    # it off: on the 4B shape (2 cores, AVX-512) it bought 10 % of encoder speed for 14.5 s of load and a
-    # private copy of the weights (bench/README.md, start-up knobs).
+    # it off: on the 4B shape (30 s clip, 2 cores, AVX-512) it made encoding 24 % faster for 8.2 s more
+    # load, and two processes held 1.48x one's memory instead of 1.06x (bench/README.md, start-up knobs).
     prepack: bool = True
     # onnxruntime's CPU memory arena keeps freed activations for reuse, in regions that grow by doubling.
     # The CPU profiles turn it off: on the 4B shape (30 s clip, 2 cores) it held 577 MB more at peak
     # (1.18x the bundle files instead of 1.08x) for 3 % faster encoding (bench/README.md, start-up knobs).
+    # An allocator's trade, not an instruction set's: one measurement serves every CPU profile.
     arena: bool = True
 
 

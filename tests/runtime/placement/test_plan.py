@@ -100,4 +100,7 @@ def test_memory_knobs_come_from_the_profile_unless_given(tiny_bundle):
     assert (chosen.profile, chosen.prepack, chosen.repack, chosen.arena) == ("cpu-x86-avx512", False, False, False)
     flipped = make_plan(tiny_bundle, manifest, "cpu", machine=avx512, arena=True)
     assert (flipped.prepack, flipped.repack, flipped.arena) == (False, False, True)
-    assert make_plan(tiny_bundle, manifest, "cpu", machine=avx512, repack=True).repack
+    flipped = make_plan(tiny_bundle, manifest, "cpu", machine=avx512, repack=True, prepack=True)
+    assert (flipped.prepack, flipped.repack, flipped.arena) == (True, True, False)
+    avx2 = make_plan(tiny_bundle, manifest, "cpu", machine=CPU)  # repacking not measured there: kept on
+    assert (avx2.profile, avx2.prepack, avx2.repack, avx2.arena) == ("cpu-x86-avx2", False, True, False)
