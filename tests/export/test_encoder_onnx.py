@@ -37,8 +37,9 @@ def test_fp16_graph(tiny_reference, tiny_bundle, seconds):
 @pytest.mark.parametrize("seconds", SECONDS)
 def test_int8_graph(tiny_reference, tiny_bundle, seconds):
     cos, rel = compare(tiny_reference, Encoder.load(tiny_bundle / "encoder-int8.onnx", AUDIO), seconds)
-    # Measured on this checkpoint (AVX2): cosine 0.99992 .. 0.99995, max relative error <= 0.021. INT8 kernels
-    # differ between CPUs (AVX2, VNNI), so the bound leaves 6x room on 1 - cosine.
+    # Measured on this checkpoint with 7-bit weights (AVX2-only EPYC, 2026-12-03): cosine 0.99979 .. 0.99986, max
+    # relative error <= 0.022; 8-bit weights saturated there (0.9976 .. 0.9984). The bound leaves about 2x room on
+    # 1 - cosine for other CPUs' INT8 kernels (VNNI, Arm).
     assert cos >= 0.9995 and rel <= 0.06
 
 
