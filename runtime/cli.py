@@ -68,8 +68,8 @@ def add_load_args(p: argparse.ArgumentParser, threads_help: str | None = None) -
                    help="onnxruntime's packed copy of the encoder weights: faster encoding, slower to load, private "
                    "memory (default: the device profile's)")
     p.add_argument("--repack", action=argparse.BooleanOptionalAction, default=None,
-                   help="llama.cpp's CPU repacking of the decoder weights: faster decoding, slower prefill and load, private "
-                   "memory (default: the device profile's)")
+                   help="llama.cpp's CPU repacking of the decoder weights: faster decoding, slower prefill and load, "
+                   "private memory (default: the device profile's)")
     p.add_argument("--arena", action=argparse.BooleanOptionalAction, default=None,
                    help="onnxruntime's memory arena for the encoder's activations: a little faster, a higher "
                    "memory peak (default: the device profile's)")
