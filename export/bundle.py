@@ -70,7 +70,8 @@ def export_bundle(checkpoint: str | Path, out: Path, options: ExportOptions = Ex
         work = tmp / ".work"
         work.mkdir()
         encoders = {f.precision: EncoderPart(file=f.path.name, precision=f.precision, opset=OPSET,
-                                             providers=tuple(f.providers), external_data=f.external_data)
+                                             providers=tuple(f.providers), external_data=f.external_data,
+                                             weight_bits=f.weight_bits)
                     for f in export_encoders(load_tower(ckpt), ckpt.audio_info.n_mels, tmp, options.encoder, work)}
         quantized = [d for d in options.decoder if d not in DIRECT_TYPES]
         source = options.quant_source

@@ -53,6 +53,7 @@ class EncoderFile:
     precision: str
     external_data: str
     providers: list[str]
+    weight_bits: int | None = None  # integer variants only
 
 
 def trace(tower: nn.Module, n_mels: int, path: Path) -> Path:
@@ -105,7 +106,8 @@ def export_encoders(tower: nn.Module, n_mels: int, out_dir: Path, wanted: tuple[
     for precision in wanted:
         path = out_dir / f"encoder-{precision}.onnx"
         external = run_in_child(_convert, raw, path, precision, cfg.encoder_attention_heads, cfg.d_model, big)
-        out.append(EncoderFile(path, precision, external, precisions.PROVIDERS[precision]))
+        bits = precisions.INT8_WEIGHT_BITS if precision == "int8" else None
+        out.append(EncoderFile(path, precision, external, precisions.PROVIDERS[precision], bits))
     return out
 
 

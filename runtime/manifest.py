@@ -147,6 +147,9 @@ class EncoderPart:
     opset: int
     providers: tuple[str, ...]  # execution providers it was built to run well on
     external_data: str | None = None
+    # int8: the bits its integer weights use (7: onnxruntime's reduce_range). None for float variants,
+    # and for INT8 encoders exported before 2026-12-03, whose weights use all 8.
+    weight_bits: int | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.errors import BundleError, OptionsError, PromptError
-from runtime.manifest import EngineInfo, Manifest
+from runtime.manifest import EncoderPart, EngineInfo, Manifest
 from runtime.placement.budget import kv_cache_gb, model_data
 from runtime.placement.detect import GB, Machine, best_profile, detect
 from runtime.placement.profiles import Profile
@@ -19,6 +19,7 @@ from runtime.variants import DECODER_PREFERENCE, ENCODER_PREFERENCE, pick_varian
 
 DEVICES = ("auto", "cpu", "cuda")
 SIZE_BY_HIDDEN = {2560: "4b", 4096: "8b"}  # released shapes the profiles carry decoder choices for
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})  # x86 CPUs with these multiply u8 x s8 without saturating
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ def make_plan(bundle: Path, manifest: Manifest, device: str = "auto", *, encoder
     if encoder is None and profile and resolved == "cuda" and profile.encoder.precision in manifest.encoders:
         encoder = profile.encoder.precision
     enc = pick_variant(manifest.encoders, encoder, ENCODER_PREFERENCE[resolved], "encoder")
+    if resolved == "cpu" and _saturates(manifest.encoders[enc], machine):
+        notes.append(f"{manifest.encoders[enc].file} has 8-bit weights, which this CPU (x86 without VNNI) "
+                     "saturates: its rows drift (cosine 0.998 against FP32, measured on an AVX2 EPYC); "
+                     "re-export the bundle (7-bit weights since 2026-12-03) or use encoder='fp32'")
     dec = pick_variant(manifest.decoders, decoder, DECODER_PREFERENCE, "decoder")
     if n_gpu_layers is None:
         n_gpu_layers = 0 if resolved == "cpu" else (choice.n_gpu_layers if choice and choice.quant else -1)
@@ -77,6 +82,13 @@ def make_plan(bundle: Path, manifest: Manifest, device: str = "auto", *, encoder
     if check_memory:
         _check_memory(manifest, plan)
     return plan
+
+
+def _saturates(part: EncoderPart, machine: Machine) -> bool:
+    """An INT8 encoder with full 8-bit weights on an x86 CPU whose u8 x s8 kernels sum pairs in
+    int16 (no VNNI): export/encoder_precisions.py measures what that costs."""
+    eight_bits = part.precision == "int8" and (part.weight_bits or 8) > 7
+    return eight_bits and machine.arch in ("x86_64", "AMD64") and not VNNI_FLAGS & machine.cpu_flags
 
 
 def _device(device: str, machine: Machine, profile: Profile | None, notes: list[str]) -> str:

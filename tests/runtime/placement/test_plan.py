@@ -104,3 +104,20 @@ def test_memory_knobs_come_from_the_profile_unless_given(tiny_bundle):
     assert (flipped.prepack, flipped.repack, flipped.arena) == (True, True, False)
     avx2 = make_plan(tiny_bundle, manifest, "cpu", machine=CPU)  # repacking not measured there: kept on
     assert (avx2.profile, avx2.prepack, avx2.repack, avx2.arena) == ("cpu-x86-avx2", False, True, False)
+
+
+def test_an_int8_encoder_with_8_bit_weights_gets_a_note_on_x86_without_vnni(tiny_bundle):
+    """Bundles exported before 2026-12-03 carry 8-bit INT8 weights (no weight_bits in the manifest),
+    which onnxruntime's u8 x s8 kernels saturate on x86 CPUs without VNNI."""
+    manifest = load_manifest(tiny_bundle, verify=False)
+    assert manifest.encoders["int8"].weight_bits == 7 and manifest.encoders["fp32"].weight_bits is None
+    assert make_plan(tiny_bundle, manifest, "cpu", encoder="int8", machine=CPU).notes == ()
+    old = dataclasses.replace(manifest, encoders={**manifest.encoders, "int8": dataclasses.replace(
+        manifest.encoders["int8"], weight_bits=None)})
+    (note,) = make_plan(tiny_bundle, old, "cpu", encoder="int8", machine=CPU).notes
+    assert "encoder-int8.onnx has 8-bit weights" in note and "re-export the bundle" in note
+    assert make_plan(tiny_bundle, old, "cpu", machine=CPU).notes == ()  # the FP32 encoder is chosen
+    vnni = dataclasses.replace(CPU, cpu_flags=frozenset({"avx2", "avx512f", "avx512_vnni"}))
+    arm = dataclasses.replace(CPU, arch="aarch64", cpu_flags=frozenset({"asimd"}))
+    for machine in (vnni, arm):
+        assert make_plan(tiny_bundle, old, "cpu", encoder="int8", machine=machine).notes == ()
