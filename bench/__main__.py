@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -82,15 +81,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def _cpu() -> dict:
     """Every figure names the CPU and the ISA flags that decide its speed (BF16/VNNI change PyTorch's)."""
-    from runtime.placement.detect import detect
+    from runtime.placement.detect import cpu_summary
 
-    m = detect()
-    isa = sorted(f for f in m.cpu_flags if f in ISA_FLAGS)
-    return {"cpu": m.model if m.kind == "cpu" else platform.processor() or platform.machine(), "isa": isa}
-
-
-ISA_FLAGS = {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16",
-             "amx_int8", "asimd", "asimddp", "sve", "i8mm", "bf16"}
+    name, isa = cpu_summary()
+    return {"cpu": name, "isa": list(isa)}
 
 
 def _table(title: str, rows: list[dict]) -> None:

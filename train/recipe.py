@@ -47,7 +47,9 @@ class TrainConfig:
     # every clip): it learns the templates first. Joint: everything, cross-entropy + CTC.
     # 2500 CTC-only steps (610 s, 2 threads) gave held-out CTC greedy CER 33 %; 500 joint steps after
     # them, greedy CER 69 % and 44 % language accuracy, where joint-only training was at 77 % / 20 %.
-    # 5000 + 4500 steps: measured 23 + 48 min on these 2 cores, plus 9 min of features: 80 min of the 90.
+    # 5000 + 4500 steps: measured 23 + 48 min on 2 cores of an AVX-512 EPYC, plus 9 min of features: 80 min
+    # of the 90. On an AVX2-only EPYC a CTC-only step takes 0.50 s against 0.28 (GEMM-bound: mm and addmm
+    # are 54 % of it, the conv stem's convolutions 20 %) and a joint one 1.58 s against 0.64: about 2.8 h there.
     ctc_steps: int = 5000
     steps: int = 4500  # joint steps
     lr: float = 1.5e-3
@@ -200,12 +202,8 @@ def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainC
 
 
 def _machine(threads: int) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {threads} threads, torch {torch.__version__}, {platform.system()}"
+    """The CPU with its ISA flags: a training step takes 2-2.5x as long on AVX2 as on AVX-512 (see TrainConfig)."""
+    from runtime.placement.detect import cpu_summary
+
+    cpu, isa = cpu_summary()
+    return f"{cpu} ({' '.join(isa) or 'no ISA flags read'}), {threads} threads, torch {torch.__version__}, {platform.system()}"

@@ -15,6 +15,12 @@ DEVICE_TREE_MODEL = Path("proc/device-tree/model")
 GB = 1e9
 
 
+# The CPU flags that decide speed here (BF16/VNNI change PyTorch's and onnxruntime's kernels): every
+# measured figure names them.
+ISA_FLAGS = frozenset({"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx_vnni",
+                       "amx_bf16", "amx_int8", "asimd", "asimddp", "sve", "i8mm", "bf16"})
+
+
 @dataclass(frozen=True)
 class Machine:
     kind: str  # jetson, gpu or cpu
@@ -44,6 +50,12 @@ def detect(root: Path = Path("/")) -> Machine:
         name, vram_total, vram_free, cc = gpu
         return Machine("gpu", name, arch, flags, vram_total, vram_free, cc, ram_free_gb=free)
     return Machine("cpu", _cpu_model(root / "proc/cpuinfo") or arch, arch, flags, total, free)
+
+
+def cpu_summary(root: Path = Path("/")) -> tuple[str, tuple[str, ...]]:
+    """The CPU's model name and ISA flags, on any kind of machine: what a measured figure names."""
+    info = root / "proc/cpuinfo"
+    return _cpu_model(info) or platform.machine(), tuple(sorted(_cpu_flags(info) & ISA_FLAGS))
 
 
 def best_profile(machine: Machine) -> Profile | None:

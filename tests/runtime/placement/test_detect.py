@@ -1,7 +1,7 @@
 import pytest
 
 import runtime.placement.detect as detect_mod
-from runtime.placement.detect import Machine, best_profile, detect
+from runtime.placement.detect import Machine, best_profile, cpu_summary, detect
 
 
 def fake_root(tmp_path, *, model=None, mem_gb=8, flags="fpu sse avx2"):
@@ -49,3 +49,8 @@ def test_cpus(tmp_path, monkeypatch, arch, flags, expected):
 
 def test_unknown_gpu_has_no_profile():
     assert best_profile(Machine("gpu", "Tesla T4", "x86_64", frozenset(), 16, 15, "7.5")) is None
+
+
+def test_cpu_summary_names_the_model_and_only_the_isa_flags_that_decide_speed(tmp_path):
+    root = fake_root(tmp_path, flags="fpu sse avx2 fma avx512f avx512_vnni ht")
+    assert cpu_summary(root) == ("Test CPU", ("avx2", "avx512_vnni", "avx512f", "fma"))
