@@ -106,8 +106,8 @@ def export_encoders(tower: nn.Module, n_mels: int, out_dir: Path, wanted: tuple[
     for precision in wanted:
         path = out_dir / f"encoder-{precision}.onnx"
         external = run_in_child(_convert, raw, path, precision, cfg.encoder_attention_heads, cfg.d_model, big)
-        bits = precisions.INT8_WEIGHT_BITS if precision == "int8" else None
-        out.append(EncoderFile(path, precision, external, precisions.PROVIDERS[precision], bits))
+        out.append(EncoderFile(path, precision, external, precisions.PROVIDERS[precision],
+                               precisions.WEIGHT_BITS.get(precision)))
     return out
 
 

@@ -29,13 +29,15 @@ from pathlib import Path
 FP16_KEEP_FP32_OPS = ("LayerNormalization", "Softmax")
 FP16_KEEP_FP32_MODULES = ("down_proj",)  # of the adapter and the DeepStack mergers, see above
 INT8_MODULE_KINDS = ("fc1", "fc2", "stem_proj")  # the rest measured too sensitive, see above
-INT8_WEIGHT_BITS = 7  # reduce_range=True below, see above; in the manifest, so the runtime can tell old bundles
 # Execution providers each variant is built to run well on, recorded in the manifest.
 PROVIDERS = {
     "fp32": ["CPUExecutionProvider", "CUDAExecutionProvider"],
     "fp16": ["CUDAExecutionProvider", "TensorrtExecutionProvider"],
     "int8": ["CPUExecutionProvider"],
 }
+# Bits of the integer variants' weights (int8: reduce_range=True below, see above), recorded in the
+# manifest so the runtime can tell bundles exported before it from these.
+WEIGHT_BITS = {"int8": 7}
 
 
 PAGE = 4096  # external data offsets on page boundaries: onnxruntime maps such weights instead of copying them

@@ -206,4 +206,5 @@ def _machine(threads: int) -> str:
     from runtime.placement.detect import cpu_summary
 
     cpu, isa = cpu_summary()
-    return f"{cpu} ({' '.join(isa) or 'no ISA flags read'}), {threads} threads, torch {torch.__version__}, {platform.system()}"
+    isa_text = " ".join(isa) or "no ISA flags read"
+    return f"{cpu} ({isa_text}), {threads} threads, torch {torch.__version__}, {platform.system()}"
