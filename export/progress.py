@@ -8,10 +8,10 @@ from typing import Iterable, Iterator, TypeVar
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], *, total: int | None = None, desc: str = "") -> Iterator[T]:
+def progress(items: Iterable[T], *, total: int | None = None, desc: str = "", initial: int = 0) -> Iterator[T]:
     if not sys.stderr.isatty():
         yield from items
         return
     from tqdm import tqdm
 
-    yield from tqdm(items, total=total, desc=desc, leave=False, file=sys.stderr)
+    yield from tqdm(items, total=total, desc=desc, initial=initial, leave=False, file=sys.stderr)

@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--steps", type=int, default=None, help="override the number of joint training steps")
     r.add_argument("--ctc-steps", type=int, default=None, help="override the number of CTC-only (acoustic) steps before them")
     r.add_argument("--scale", type=float, default=1.0, help="scale the number of training clips (e.g. 0.1 for a pilot)")
+    r.add_argument("--restart", action="store_true",
+                   help="discard the snapshot an interrupted run of the same recipe left in --cache (it resumes from it otherwise)")
 
     e = sub.add_parser("evalset", help="build an evaluation set (held-out by default, or your sentences and voices)")
     e.add_argument("--out", type=Path, required=True)
@@ -73,7 +75,7 @@ def _run(a) -> int:
                        multi={k: max(1, int(v * a.scale)) for k, v in data.multi.items()})
     cfg = replace(cfg, data=data, train=replace(cfg.train, steps=cfg.train.steps if a.steps is None else a.steps,
                                                  ctc_steps=cfg.train.ctc_steps if a.ctc_steps is None else a.ctc_steps))
-    run(cfg, a.out, a.cache, log=lambda m: print(m, flush=True))
+    run(cfg, a.out, a.cache, log=lambda m: print(m, flush=True), restart=a.restart)
     return 0
 
 

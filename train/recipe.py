@@ -26,6 +26,7 @@ from train.batches import Examples, LengthSampler, PromptSpec, SpecAugment, Task
 from train.data import DataConfig, build_seconds, build_store, dataset_hours
 from train.evalset import EvalSetConfig, build_heldout_evalset
 from train.model import TrainableMossAudio
+from train.resume import load_snapshot, save_snapshot, snapshot_path
 from train.ship import write_model_folder
 from train.tasks import QUESTIONS, timestamp_answer, Segment
 from train.texts import LANGUAGES
@@ -64,6 +65,7 @@ class TrainConfig:
     max_batch: int = 16
     curriculum: float = 0.15  # first fraction of joint steps: single-sentence clips only
     log_every: int = 100
+    snapshot_every: int = 200  # steps between resumable snapshots (train/resume.py): at most ~5 min lost
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,11 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
-def run(cfg: RecipeConfig, out: Path, cache: Path, log=print) -> dict:
-    """Build everything and write `out`; returns the training facts also stored in train_info.json."""
+def run(cfg: RecipeConfig, out: Path, cache: Path, log=print, *, restart: bool = False) -> dict:
+    """Build everything and write `out`; returns the training facts also stored in train_info.json.
+
+    Training resumes from this recipe's snapshot in `cache` if an earlier run stopped (`restart`
+    discards it); the snapshot is removed once the folder is written."""
     t0 = time.time()
     torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)
@@ -129,9 +134,11 @@ def run(cfg: RecipeConfig, out: Path, cache: Path, log=print) -> dict:
 
     [im_end], [pad] = spec.tokenize(IM_END, True), spec.tokenize(END_OF_TEXT, True)
     examples = Examples(store, spec, im_end, pad, chars, TaskMix(), SpecAugment())
-    t_train0 = time.time()
-    history = train_loop(model, examples, store, cfg.train, cfg.seed, log)
-    t_train = time.time() - t_train0
+    snapshot = snapshot_path(cfg, cache)
+    if restart:
+        snapshot.unlink(missing_ok=True)
+    history, resumed = train_loop(model, examples, store, cfg.train, cfg.seed, log, snapshot)
+    t_train = history[-1]["seconds"] if history else 0.0
 
     with atomic_dir(out) as tmp:
         write_model_folder(tmp, raw, model.checkpoint_state(), work, cfg.dtype)
@@ -142,15 +149,20 @@ def run(cfg: RecipeConfig, out: Path, cache: Path, log=print) -> dict:
             clips=len(store), hours=round(dataset_hours(store), 3), steps=cfg.train.steps,
             ctc_steps=cfg.train.ctc_steps,
             data_seconds=round(t_data, 1), data_build_seconds=build_seconds(cfg.data, cache),
-            train_seconds=round(t_train, 1),
-            total_seconds=round(time.time() - t0, 1), machine=_machine(cfg.threads), history=history,
+            train_seconds=round(t_train, 1), resumed_at=resumed,
+            total_seconds=round(time.time() - t0 + (resumed[-1]["seconds"] if resumed else 0.0), 1), machine=_machine(cfg.threads),
+            history=history,
         )
         (tmp / "train_info.json").write_text(json.dumps(info, indent=1))
+    snapshot.unlink(missing_ok=True)
     log(f"wrote {out} in {info['total_seconds']:.0f} s total")
     return info
 
 
-def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainConfig, seed: int, log) -> list[dict]:
+def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainConfig, seed: int, log,
+               snapshot: Path | None = None) -> tuple[list[dict], list[dict]]:
+    """(history, resumes): the log records, and where each earlier run stopped ({step, seconds});
+    `seconds` in both count training time over all runs."""
     rng = np.random.default_rng(seed)
     frames = np.diff(store.offsets)
     multi = np.array([len(m["segments"]) > 1 for m in store.meta])
@@ -162,12 +174,22 @@ def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainC
         (no_decay if p.ndim < 2 or "norm" in name or "embed" in name else decay).append(p)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas, fused=True)
+    history, window, resumes = [], [], []
+    start, before, audio_s = 0, 0.0, 0.0
+    state = load_snapshot(snapshot) if snapshot is not None else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        early.order, full.order = state["early"].numpy(), state["full"].numpy()
+        start, before, audio_s = state["step"], state["seconds"], state["audio_s"]
+        history, window, resumes = state["history"], state["window"], state["resumes"] + [dict(step=start, seconds=before)]
+        log(f"resuming at step {start} of {cfg.ctc_steps + cfg.steps} from {snapshot} (--restart discards it)")
     model.train()
-    history, window = [], []
-    t0 = time.time()
-    audio_s = 0.0
+    t0 = time.time() - before
     total = cfg.ctc_steps + cfg.steps
-    for step in progress(range(total), total=total, desc="train"):
+    for step in progress(range(start, total), total=total, initial=start, desc="train"):
         acoustic = step < cfg.ctc_steps
         joint_step = step - cfg.ctc_steps
         sampler = full if acoustic or joint_step >= cfg.curriculum * cfg.steps else early
@@ -197,8 +219,14 @@ def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainC
             history.append(rec)
             log(" ".join(f"{k}={v}" for k, v in rec.items()))
             window = []
+        if snapshot is not None and ((step + 1) % cfg.snapshot_every == 0 or step + 1 == total):
+            save_snapshot(snapshot, dict(
+                step=step + 1, seconds=time.time() - t0, audio_s=audio_s, model=model.state_dict(),
+                optimizer=opt.state_dict(), rng=rng.bit_generator.state, torch_rng=torch.get_rng_state(),
+                early=torch.from_numpy(early.order), full=torch.from_numpy(full.order),
+                history=history, window=window, resumes=resumes))
     model.eval()
-    return history
+    return history, resumes
 
 
 def _machine(threads: int) -> str:
