@@ -45,6 +45,10 @@ def test_interrupted_run_resumes_to_the_same_weights(trained, tmp_path):
     assert strip == [{k: v for k, v in h.items() if k not in ("seconds", "audio_per_s")} for h in info["history"]]
     assert json.loads((tmp_path / "model" / "train_info.json").read_text())["resumed_at"] == resumed["resumed_at"]
 
+    from train.card import _time_line  # the model card says so, and what it means
+    assert "resumed from its snapshot at step 20" in _time_line(resumed)
+    assert "resumed" not in _time_line(info)
+
 
 def test_a_changed_recipe_does_not_resume(tmp_path):
     from train.resume import snapshot_path
