@@ -20,7 +20,7 @@ def _time_line(info: dict) -> str:
     if info.get("resumed_at"):  # train/resume.py: the last run's machine; earlier ones may have been others
         steps = ", ".join(str(r["step"]) for r in info["resumed_at"])
         where += (f" (the machine of the last run: training stopped and resumed from its snapshot at step {steps}, "
-                  "which gives the weights of an uninterrupted run)")
+                  "which on the same machine and torch gives the weights of an uninterrupted run)")
     if build and data < 0.5 * build:  # features came from the cache
         return (f"{(total - data + build) / 60:.1f} min counting the feature build ({build / 60:.1f} min, made once "
                 f"by an earlier run of the same command and config, read from the cache by this one) and training "

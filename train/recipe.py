@@ -26,7 +26,7 @@ from train.batches import Examples, LengthSampler, PromptSpec, SpecAugment, Task
 from train.data import DataConfig, build_seconds, build_store, dataset_hours
 from train.evalset import EvalSetConfig, build_heldout_evalset
 from train.model import TrainableMossAudio
-from train.resume import load_snapshot, save_snapshot, snapshot_path
+from train.resume import load_snapshot, save_snapshot, snapshot_path, unusable
 from train.ship import write_model_folder
 from train.tasks import QUESTIONS, timestamp_answer, Segment
 from train.texts import LANGUAGES
@@ -161,8 +161,9 @@ def run(cfg: RecipeConfig, out: Path, cache: Path, log=print, *, restart: bool =
 
 def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainConfig, seed: int, log,
                snapshot: Path | None = None) -> tuple[list[dict], list[dict]]:
-    """(history, resumes): the log records, and where each earlier run stopped ({step, seconds});
-    `seconds` in both count training time over all runs."""
+    """(history, resumes): the log records, and where each earlier run stopped ({step, seconds,
+    machine}); `seconds` in both count training time over all runs, less the steps a run did after
+    its last snapshot (done again by the next)."""
     rng = np.random.default_rng(seed)
     frames = np.diff(store.offsets)
     multi = np.array([len(m["segments"]) > 1 for m in store.meta])
@@ -178,13 +179,17 @@ def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainC
     start, before, audio_s = 0, 0.0, 0.0
     state = load_snapshot(snapshot) if snapshot is not None else None
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
-        early.order, full.order = state["early"].numpy(), state["full"].numpy()
-        start, before, audio_s = state["step"], state["seconds"], state["audio_s"]
-        history, window, resumes = state["history"], state["window"], state["resumes"] + [dict(step=start, seconds=before)]
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            rng.bit_generator.state = state["rng"]
+            torch.set_rng_state(state["torch_rng"])
+            early.order, full.order = state["early"].numpy(), state["full"].numpy()
+            start, before, audio_s = state["step"], state["seconds"], state["audio_s"]
+            history, window, resumes = state["history"], state["window"], state["resumes"]
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise unusable(snapshot, e) from e
+        resumes = resumes + [dict(step=start, seconds=before, machine=_machine(torch.get_num_threads()))]
         log(f"resuming at step {start} of {cfg.ctc_steps + cfg.steps} from {snapshot} (--restart discards it)")
     model.train()
     t0 = time.time() - before

@@ -21,17 +21,21 @@ import torch
 
 from runtime.atomic import write_bytes_atomic
 
-# The code that decides what a step computes; a change to any of them starts a new run.
-_CODE = ("recipe", "model", "batches", "tasks")
+# The code that decides what a step computes (repository paths); a change to any of them, or
+# another torch, starts a new run. Even a comment does: a false restart costs time, a false resume
+# would mix two recipes in one model.
+_CODE = ("train/recipe.py", "train/model.py", "train/batches.py", "train/tasks.py", "train/features.py",
+         "export/modeling.py", "export/reference.py", "runtime/prompt.py", "runtime/chunks.py")
+_ROOT = Path(__file__).resolve().parent.parent
 # Settings that only say how often to log or snapshot: changing them keeps a run resumable.
 _BOOKKEEPING = {"log_every": 0, "snapshot_every": 0}
 
 
 def snapshot_path(cfg: Any, cache: Path) -> Path:
     """cache/run-<key>.pt for a RecipeConfig."""
-    neutral = replace(cfg, train=replace(cfg.train, **_BOOKKEEPING))
-    code = {m: hashlib.sha256((Path(__file__).parent / f"{m}.py").read_bytes()).hexdigest() for m in _CODE}
-    raw = json.dumps(dict(recipe=asdict(neutral), code=code), sort_keys=True, default=str)
+    neutral = replace(cfg, train=replace(cfg.train, **_BOOKKEEPING), evalset=None)  # built after training
+    code = {m: hashlib.sha256((_ROOT / m).read_bytes()).hexdigest() for m in _CODE}
+    raw = json.dumps(dict(recipe=asdict(neutral), code=code, torch=torch.__version__), sort_keys=True, default=str)
     return Path(cache) / f"run-{hashlib.sha256(raw.encode()).hexdigest()[:12]}.pt"
 
 
@@ -48,4 +52,8 @@ def load_snapshot(path: Path) -> dict | None:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a snapshot is written atomically, so this is a foreign or damaged file
-        raise RuntimeError(f"cannot read the training snapshot {path} ({e}): delete it or pass --restart") from e
+        raise unusable(path, e) from e
+
+
+def unusable(path: Path, why: Exception) -> RuntimeError:
+    return RuntimeError(f"cannot resume from the training snapshot {path} ({why}): delete it or pass --restart")

@@ -16,7 +16,11 @@ class Stop(Exception):
     pass
 
 
-def test_interrupted_run_resumes_to_the_same_weights(trained, tmp_path):
+@pytest.mark.parametrize("every, kill", [
+    (15, 17),  # resumes inside the joint phase's single-sentence stretch (steps 10-17): its own sampler order
+    (20, 25),  # after it: the full sampler, reshuffled at the first joint step
+])
+def test_interrupted_run_resumes_to_the_same_weights(trained, tmp_path, every, kill):
     from train.recipe import run
     from train.resume import snapshot_path
 
@@ -24,29 +28,28 @@ def test_interrupted_run_resumes_to_the_same_weights(trained, tmp_path):
     cache = tmp_path / "cache"
     shutil.copytree(folder.parent / "cache", cache)  # the features, not rebuilt
     cfg = small_recipe()
-    cfg = replace(cfg, train=replace(cfg.train, snapshot_every=20))  # snapshots at 20, 40 and 50 of 50 steps
+    cfg = replace(cfg, train=replace(cfg.train, snapshot_every=every, log_every=1))
     snapshot = snapshot_path(cfg, cache)
     assert snapshot == snapshot_path(small_recipe(), cache)  # how often it snapshots is not part of the run
 
-    def stop_at_25(line: str) -> None:  # a kill between snapshots: steps 21-25 are done twice
-        if line.startswith("step=25 "):
+    def kill_after(line: str) -> None:  # between snapshots: the steps after the last one are done twice
+        if line.startswith(f"step={kill} "):
             raise Stop
     with pytest.raises(Stop):
-        run(cfg, tmp_path / "model", cache, log=stop_at_25)
+        run(cfg, tmp_path / "model", cache, log=kill_after)
     assert snapshot.is_file() and not (tmp_path / "model").exists()
 
     lines = []
     resumed = run(cfg, tmp_path / "model", cache, log=lines.append)
-    assert any(m.startswith("resuming at step 20 of 50") for m in lines), lines
+    assert any(m.startswith(f"resuming at step {every} of 50") for m in lines), lines
     assert not snapshot.exists()  # removed once the folder is written
     assert (tmp_path / "model" / "model.safetensors").read_bytes() == (folder / "model.safetensors").read_bytes()
-    assert resumed["resumed_at"][0]["step"] == 20 and info["resumed_at"] == []
-    strip = [{k: v for k, v in h.items() if k not in ("seconds", "audio_per_s")} for h in resumed["history"]]
-    assert strip == [{k: v for k, v in h.items() if k not in ("seconds", "audio_per_s")} for h in info["history"]]
+    assert resumed["resumed_at"][0]["step"] == every and info["resumed_at"] == []
+    assert [h["step"] for h in resumed["history"]] == list(range(1, 51))  # kept, and the redone steps once
     assert json.loads((tmp_path / "model" / "train_info.json").read_text())["resumed_at"] == resumed["resumed_at"]
 
     from train.card import _time_line  # the model card says so, and what it means
-    assert "resumed from its snapshot at step 20" in _time_line(resumed)
+    assert f"resumed from its snapshot at step {every}" in _time_line(resumed)
     assert "resumed" not in _time_line(info)
 
 
