@@ -17,6 +17,7 @@ class Stop(Exception):
 
 
 @pytest.mark.parametrize("every, kill", [
+    (5, 7),  # inside the acoustic phase (steps 1-10)
     (15, 17),  # resumes inside the joint phase's single-sentence stretch (steps 10-17): its own sampler order
     (20, 25),  # after it: the full sampler, reshuffled at the first joint step
 ])
