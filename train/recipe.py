@@ -26,7 +26,7 @@ from train.batches import Examples, LengthSampler, PromptSpec, SpecAugment, Task
 from train.data import DataConfig, build_seconds, build_store, dataset_hours
 from train.evalset import EvalSetConfig, build_heldout_evalset
 from train.model import TrainableMossAudio
-from train.resume import load_snapshot, save_snapshot, snapshot_path, unusable
+from train.resume import resume_from, save_snapshot, snapshot_path
 from train.ship import write_model_folder
 from train.tasks import QUESTIONS, timestamp_answer, Segment
 from train.texts import LANGUAGES
@@ -150,8 +150,8 @@ def run(cfg: RecipeConfig, out: Path, cache: Path, log=print, *, restart: bool =
             ctc_steps=cfg.train.ctc_steps,
             data_seconds=round(t_data, 1), data_build_seconds=build_seconds(cfg.data, cache),
             train_seconds=round(t_train, 1), resumed_at=resumed,
-            total_seconds=round(time.time() - t0 + (resumed[-1]["seconds"] if resumed else 0.0), 1), machine=_machine(cfg.threads),
-            history=history,
+            total_seconds=round(time.time() - t0 + (resumed[-1]["seconds"] if resumed else 0.0), 1),
+            machine=_machine(cfg.threads), history=history,
         )
         (tmp / "train_info.json").write_text(json.dumps(info, indent=1))
     snapshot.unlink(missing_ok=True)
@@ -160,7 +160,7 @@ def run(cfg: RecipeConfig, out: Path, cache: Path, log=print, *, restart: bool =
 
 
 def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainConfig, seed: int, log,
-               snapshot: Path | None = None) -> tuple[list[dict], list[dict]]:
+               snapshot: Path) -> tuple[list[dict], list[dict]]:
     """(history, resumes): the log records, and where each earlier run stopped ({step, seconds,
     machine}); `seconds` in both count training time over all runs, less the steps a run did after
     its last snapshot (done again by the next)."""
@@ -175,21 +175,14 @@ def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainC
         (no_decay if p.ndim < 2 or "norm" in name or "embed" in name else decay).append(p)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas, fused=True)
+    samplers = {"early": early, "full": full}
     history, window, resumes = [], [], []
     start, before, audio_s = 0, 0.0, 0.0
-    state = load_snapshot(snapshot) if snapshot is not None else None
-    if state is not None:
-        try:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            rng.bit_generator.state = state["rng"]
-            torch.set_rng_state(state["torch_rng"])
-            early.order, full.order = state["early"].numpy(), state["full"].numpy()
-            start, before, audio_s = state["step"], state["seconds"], state["audio_s"]
-            history, window, resumes = state["history"], state["window"], state["resumes"]
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise unusable(snapshot, e) from e
-        resumes = resumes + [dict(step=start, seconds=before, machine=_machine(torch.get_num_threads()))]
+    done = resume_from(snapshot, model=model, opt=opt, rng=rng, samplers=samplers)
+    if done is not None:
+        start, before, audio_s = done["step"], done["seconds"], done["audio_s"]
+        history, window = done["history"], done["window"]
+        resumes = done["resumes"] + [dict(step=start, seconds=before, machine=_machine(torch.get_num_threads()))]
         log(f"resuming at step {start} of {cfg.ctc_steps + cfg.steps} from {snapshot} (--restart discards it)")
     model.train()
     t0 = time.time() - before
@@ -224,12 +217,9 @@ def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainC
             history.append(rec)
             log(" ".join(f"{k}={v}" for k, v in rec.items()))
             window = []
-        if snapshot is not None and ((step + 1) % cfg.snapshot_every == 0 or step + 1 == total):
-            save_snapshot(snapshot, dict(
-                step=step + 1, seconds=time.time() - t0, audio_s=audio_s, model=model.state_dict(),
-                optimizer=opt.state_dict(), rng=rng.bit_generator.state, torch_rng=torch.get_rng_state(),
-                early=torch.from_numpy(early.order), full=torch.from_numpy(full.order),
-                history=history, window=window, resumes=resumes))
+        if (step + 1) % cfg.snapshot_every == 0 or step + 1 == total:
+            save_snapshot(snapshot, model=model, opt=opt, rng=rng, samplers=samplers, step=step + 1,
+                          seconds=time.time() - t0, audio_s=audio_s, history=history, window=window, resumes=resumes)
     model.eval()
     return history, resumes
 

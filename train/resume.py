@@ -17,7 +17,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from torch import nn
 
 from runtime.atomic import write_bytes_atomic
 
@@ -39,21 +41,30 @@ def snapshot_path(cfg: Any, cache: Path) -> Path:
     return Path(cache) / f"run-{hashlib.sha256(raw.encode()).hexdigest()[:12]}.pt"
 
 
-def save_snapshot(path: Path, state: dict) -> None:
-    """Complete or absent: written beside `path` and renamed."""
+def save_snapshot(path: Path, *, model: nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator,
+                  samplers: dict, **progress) -> None:
+    """Complete or absent: written beside `path` and renamed. `samplers` are named LengthSamplers;
+    `progress` is the loop's own bookkeeping (step, seconds, history, ...), given back by resume_from."""
+    state = dict(progress, model=model.state_dict(), optimizer=opt.state_dict(), rng=rng.bit_generator.state,
+                 torch_rng=torch.get_rng_state(), orders={k: torch.from_numpy(s.order) for k, s in samplers.items()})
     buf = io.BytesIO()
     torch.save(state, buf)
     write_bytes_atomic(path, buf.getvalue())
 
 
-def load_snapshot(path: Path) -> dict | None:
+def resume_from(path: Path, *, model: nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator,
+                samplers: dict) -> dict | None:
+    """Put a snapshot's state back into these objects and return its `progress`; None if there is none."""
     if not path.is_file():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a snapshot is written atomically, so this is a foreign or damaged file
-        raise unusable(path, e) from e
-
-
-def unusable(path: Path, why: Exception) -> RuntimeError:
-    return RuntimeError(f"cannot resume from the training snapshot {path} ({why}): delete it or pass --restart")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state.pop("model"))
+        opt.load_state_dict(state.pop("optimizer"))
+        rng.bit_generator.state = state.pop("rng")
+        torch.set_rng_state(state.pop("torch_rng"))
+        for name, order in state.pop("orders").items():
+            samplers[name].order = order.numpy()
+    except Exception as e:  # written atomically, so a foreign, damaged or other-shaped file
+        raise RuntimeError(f"cannot resume from the training snapshot {path} ({e}): delete it or pass --restart") from e
+    return state

@@ -63,10 +63,14 @@ def test_a_changed_recipe_does_not_resume(tmp_path):
 
 
 def test_a_damaged_snapshot_says_what_to_do(tmp_path):
-    from train.resume import load_snapshot
+    import numpy as np
+    import torch
+    from train.resume import resume_from
 
+    model = torch.nn.Linear(2, 2)
+    parts = dict(model=model, opt=torch.optim.AdamW(model.parameters()), rng=np.random.default_rng(0), samplers={})
     bad = tmp_path / "run-x.pt"
     bad.write_bytes(b"not a snapshot")
     with pytest.raises(RuntimeError, match="--restart"):
-        load_snapshot(bad)
-    assert load_snapshot(tmp_path / "absent.pt") is None
+        resume_from(bad, **parts)
+    assert resume_from(tmp_path / "absent.pt", **parts) is None
