@@ -1,5 +1,5 @@
-"""python -m train {run, evalset, score, report}: the recipe, evaluation sets, scoring a bundle,
-and the model card's measurements."""
+"""python -m train {run, pilot, evalset, score, report}: the recipe, a quick acoustic pilot of it,
+evaluation sets, scoring a bundle, and the model card's measurements."""
 
 from __future__ import annotations
 
@@ -24,13 +24,25 @@ def main(argv: list[str] | None = None) -> int:
 
     r = sub.add_parser("run", help="synthesize data, train, and write the model folder")
     r.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    r.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache (reused when the data config matches)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--steps", type=int, default=None, help="override the number of joint training steps")
     r.add_argument("--ctc-steps", type=int, default=None, help="override the number of CTC-only (acoustic) steps before them")
     r.add_argument("--scale", type=float, default=1.0, help="scale the number of training clips (e.g. 0.1 for a pilot)")
     r.add_argument("--restart", action="store_true",
                    help="discard the snapshot an interrupted run of the same recipe left in --cache (it resumes from it otherwise)")
+
+    pl = sub.add_parser("pilot", help="a shortened recipe scored by greedy CTC (and, after joint steps, decoder) "
+                                      "transcripts: a 40-60 min check of a recipe change before the full run")
+    pl.add_argument("--ctc-steps", type=int, default=2500)
+    pl.add_argument("--steps", type=int, default=0, help="joint steps after the acoustic ones (0: score the encoder only)")
+    pl.add_argument("--eval", type=Path, action="append",
+                    help=f"evaluation set(s) to score (default: {DEFAULT_OUT / 'eval'})")
+    pl.add_argument("--json", type=Path, help="write the pilot's recipe, history and scores here")
+    for parser in (r, pl):
+        parser.add_argument("--set", dest="assign", action="append", default=[], metavar="SECTION.NAME=VALUE",
+                            help="change the recipe, e.g. train.budget_frames=2400 or audio.downsample_hidden_size=64")
+        parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                            help="feature cache (reused when the data config matches)")
 
     e = sub.add_parser("evalset", help="build an evaluation set (held-out by default, or your sentences and voices)")
     e.add_argument("--out", type=Path, required=True)
@@ -60,15 +72,43 @@ def main(argv: list[str] | None = None) -> int:
         return _report(a)
     if a.cmd == "run":
         return _run(a)
+    if a.cmd == "pilot":
+        return _pilot(a)
     if a.cmd == "evalset":
         return _evalset(a)
     return _score(a)
 
 
-def _run(a) -> int:
-    from train.recipe import RecipeConfig, run
+def _recipe(assignments: list[str], seed: int = 0):
+    from train.recipe import RecipeConfig, override
 
-    cfg = RecipeConfig(seed=a.seed)
+    try:
+        return override(RecipeConfig(seed=seed), assignments)
+    except (ValueError, TypeError) as e:
+        raise SystemExit(f"python -m train: {e}") from None
+
+
+def _pilot(a) -> int:
+    from train.pilot import run_pilot
+
+    cfg = _recipe(a.assign)
+    sets = {d.name if d.name != "eval" else str(d.parent.name): d for d in (a.eval or [DEFAULT_OUT / "eval"])}
+    missing = [str(d) for d in sets.values() if not (d / "eval.jsonl").is_file()]
+    if missing:
+        print(f"no eval.jsonl in {', '.join(missing)} (build one with python -m train evalset --out DIR)", file=sys.stderr)
+        return 2
+    result = run_pilot(cfg, a.ctc_steps, a.steps, a.cache, sets, log=lambda m: print(m, flush=True))
+    if a.json:
+        from runtime.atomic import write_bytes_atomic
+
+        write_bytes_atomic(a.json, json.dumps(result, indent=1).encode())
+    return 0
+
+
+def _run(a) -> int:
+    from train.recipe import run
+
+    cfg = _recipe(a.assign, a.seed)
     data = replace(cfg.data, seed=a.seed)
     if a.scale != 1.0:
         data = replace(data, single={k: max(1, int(v * a.scale)) for k, v in data.single.items()},

@@ -108,20 +108,41 @@ class TrainableMossAudio(nn.Module):
         """Add dense [B, L, h] tap tensors (zero off the audio positions) to layer k's output."""
         return layer_outputs_changed(self.language_model.layers, [lambda hs, a=a: hs + a for a in additions])
 
-    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def _hidden(self, ids: torch.Tensor, audio_rows: torch.Tensor, rows: list[torch.Tensor]) -> torch.Tensor:
+        """Decoder output [B, L, h]: token embeddings, audio rows spliced in where audio_rows >= 0,
+        their DeepStack parts added to the first layers' outputs."""
         h = self.config.text.hidden_size
-        rows = self.audio_rows(batch.mels)
-        embeds = self.language_model.embed_tokens(batch.ids)
-        mask = batch.audio_rows >= 0
+        embeds = self.language_model.embed_tokens(ids)
+        mask = audio_rows >= 0
         b_idx, p_idx = torch.nonzero(mask, as_tuple=True)
-        gathered = torch.cat([rows[b][batch.audio_rows[b][mask[b]]] for b in range(len(rows))])
+        gathered = torch.cat([rows[b][audio_rows[b][mask[b]]] for b in range(len(rows))])
         embeds = embeds.index_put((b_idx, p_idx), gathered[:, :h])
         additions = []
         for k in range(self.config.n_deepstack):
             dense = embeds.new_zeros(embeds.shape)
             additions.append(dense.index_put((b_idx, p_idx), gathered[:, h * (k + 1) : h * (k + 2)]))
         with self._deepstack(additions):
-            hidden = self.language_model(inputs_embeds=embeds, use_cache=False).last_hidden_state
+            return self.language_model(inputs_embeds=embeds, use_cache=False).last_hidden_state
+
+    def greedy(self, mel: torch.Tensor, prompt_ids: list[int], prompt_rows: list[int], stop: int,
+               max_new: int = 96) -> list[int]:
+        """Greedy answer tokens for one clip (no KV cache: answers are short). It is what the F32
+        bundle answers: on the shipped model and set, the same CER to the hundredth."""
+        with torch.no_grad():
+            rows = self.audio_rows([mel])
+            out: list[int] = []
+            for _ in range(max_new):
+                ids = torch.tensor([prompt_ids + out])
+                where = torch.tensor([prompt_rows + [-1] * len(out)])
+                nxt = int(self.lm_head(self._hidden(ids, where, rows)[0, -1]).argmax())
+                if nxt == stop:
+                    break
+                out.append(nxt)
+        return out
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        rows = self.audio_rows(batch.mels)
+        hidden = self._hidden(batch.ids, batch.audio_rows, rows)
         where = batch.labels != IGNORE
         logits = self.lm_head(hidden[where])
         ce = F.cross_entropy(logits, batch.labels[where])
@@ -133,6 +154,16 @@ class TrainableMossAudio(nn.Module):
         """The acoustic phase's loss: conv stem, encoder and adapter under character CTC, no
         decoder (a third of a joint step's time)."""
         return {"ctc": self._ctc(self.audio_rows(batch.mels), batch.ctc_targets)}
+
+    def ctc_text(self, mel: torch.Tensor, alphabet: dict[str, int]) -> str:
+        """Greedy CTC transcript of one clip's mel [n_mels, T]: what the encoder alone has learned."""
+        h, blank = self.config.text.hidden_size, self.ctc_blank
+        with torch.no_grad():
+            rows = self.audio_rows([mel])[0][:, :h]
+            best = self.ctc_head(rows).view(-1, blank + 1).argmax(-1).tolist()  # upsample outputs in time order
+        chars = {i: c for c, i in alphabet.items()}
+        kept = [i for j, i in enumerate(best) if i != blank and (j == 0 or i != best[j - 1])]
+        return "".join(chars[i] for i in kept)
 
     def _ctc(self, rows: list[torch.Tensor], targets: list[torch.Tensor]) -> torch.Tensor:
         h, k, blank = self.config.text.hidden_size, self.ctc_upsample, self.ctc_blank

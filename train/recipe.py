@@ -11,7 +11,7 @@ import platform
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from export.synth import SynthSize, config_dict
 from export.tokens import END_OF_TEXT, IM_END
 from train.batches import Examples, LengthSampler, PromptSpec, SpecAugment, TaskMix, alphabet
 from train.data import DataConfig, build_seconds, build_store, dataset_hours
+from train.features import FeatureStore
 from train.evalset import EvalSetConfig, build_heldout_evalset
 from train.model import TrainableMossAudio
 from train.resume import resume_from, save_snapshot, snapshot_path
@@ -82,6 +83,28 @@ class RecipeConfig:
     threads: int = 2
 
 
+def override(cfg: RecipeConfig, assignments: list[str]) -> RecipeConfig:
+    """Apply 'section.name=value' assignments ('train.budget_frames=2400',
+    'audio.downsample_hidden_size=64', 'seed=1'); values are read as JSON, else kept as text."""
+    for item in assignments:
+        key, eq, text = item.partition("=")
+        section, _, name = key.strip().rpartition(".")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        value = tuple(value) if isinstance(value, list) and section in ("train", "data") else value
+        target = getattr(cfg, section, None) if section else cfg
+        known = (sorted(target) if isinstance(target, dict) else
+                 [f.name for f in fields(target)] if target is not None and is_dataclass(target) else [])
+        if not eq or name not in known:
+            hint = f"known: {', '.join(known)}" if known else "sections: train, data, audio, text, or none"
+            raise ValueError(f"cannot set {item!r}: expected SECTION.NAME=VALUE ({hint})")
+        changed = dict(target, **{name: value}) if isinstance(target, dict) else replace(target, **{name: value})
+        cfg = changed if not section else replace(cfg, **{section: changed})
+    return cfg
+
+
 def tokenizer_corpus(store) -> list[str]:
     """The text the model reads and writes: prompts, questions, and every answer form."""
     out = ["You are a helpful assistant."] + list(QUESTIONS.values()) * 50 + list(LANGUAGES.values()) * 50
@@ -104,11 +127,22 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
-def run(cfg: RecipeConfig, out: Path, cache: Path, log=print, *, restart: bool = False) -> dict:
-    """Build everything and write `out`; returns the training facts also stored in train_info.json.
+@dataclass
+class Prepared:
+    """What training starts from: the cached clips, the tokenizer folder, the model's config and
+    initialised weights, and the batch maker."""
 
-    Training resumes from this recipe's snapshot in `cache` if an earlier run stopped (`restart`
-    discards it); the snapshot is removed once the folder is written."""
+    store: FeatureStore
+    tokenizer: Path
+    raw: dict
+    model: TrainableMossAudio
+    examples: Examples
+    parameters: int  # in the checkpoint (no CTC head)
+    seconds: float  # building (or loading) the data
+
+
+def prepare(cfg: RecipeConfig, cache: Path, log=print) -> Prepared:
+    """Seed everything, then build (or load from `cache`) data, tokenizer and the initial model."""
     t0 = time.time()
     torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)
@@ -134,24 +168,35 @@ def run(cfg: RecipeConfig, out: Path, cache: Path, log=print, *, restart: bool =
 
     [im_end], [pad] = spec.tokenize(IM_END, True), spec.tokenize(END_OF_TEXT, True)
     examples = Examples(store, spec, im_end, pad, chars, TaskMix(), SpecAugment())
+    return Prepared(store, work, raw, model, examples, n_params, t_data)
+
+
+def run(cfg: RecipeConfig, out: Path, cache: Path, log=print, *, restart: bool = False) -> dict:
+    """Build everything and write `out`; returns the training facts also stored in train_info.json.
+
+    Training resumes from this recipe's snapshot in `cache` if an earlier run stopped (`restart`
+    discards it); the snapshot is removed once the folder is written."""
+    t0 = time.time()
+    p = prepare(cfg, cache, log)
+    model, store = p.model, p.store
     snapshot = snapshot_path(cfg, cache)
     if restart:
         snapshot.unlink(missing_ok=True)
-    history, resumed = train_loop(model, examples, store, cfg.train, cfg.seed, log, snapshot)
+    history, resumed = train_loop(model, p.examples, store, cfg.train, cfg.seed, log, snapshot)
     t_train = history[-1]["seconds"] if history else 0.0
 
     with atomic_dir(out) as tmp:
-        write_model_folder(tmp, raw, model.checkpoint_state(), work, cfg.dtype)
+        write_model_folder(tmp, p.raw, model.checkpoint_state(), p.tokenizer, cfg.dtype)
         if cfg.evalset is not None:  # built beside the cache (atomically), then copied into the folder
             shutil.copytree(build_heldout_evalset(cache / "eval", cfg.evalset), tmp / "eval")
         info = dict(
-            seed=cfg.seed, recipe=json.loads(json.dumps(asdict(cfg), default=str)), parameters=n_params,
+            seed=cfg.seed, recipe=json.loads(json.dumps(asdict(cfg), default=str)), parameters=p.parameters,
             clips=len(store), hours=round(dataset_hours(store), 3), steps=cfg.train.steps,
             ctc_steps=cfg.train.ctc_steps,
-            data_seconds=round(t_data, 1), data_build_seconds=build_seconds(cfg.data, cache),
+            data_seconds=round(p.seconds, 1), data_build_seconds=build_seconds(cfg.data, cache),
             train_seconds=round(t_train, 1), resumed_at=resumed,
             total_seconds=round(time.time() - t0 + (resumed[-1]["seconds"] if resumed else 0.0), 1),
-            machine=_machine(cfg.threads), history=history,
+            machine=machine(cfg.threads), history=history,
         )
         (tmp / "train_info.json").write_text(json.dumps(info, indent=1))
     snapshot.unlink(missing_ok=True)
@@ -182,7 +227,7 @@ def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainC
     if done is not None:
         start, before, audio_s = done["step"], done["seconds"], done["audio_s"]
         history, window = done["history"], done["window"]
-        resumes = done["resumes"] + [dict(step=start, seconds=before, machine=_machine(torch.get_num_threads()))]
+        resumes = done["resumes"] + [dict(step=start, seconds=before, machine=machine(torch.get_num_threads()))]
         log(f"resuming at step {start} of {cfg.ctc_steps + cfg.steps} from {snapshot} (--restart discards it)")
     model.train()
     t0 = time.time() - before
@@ -224,7 +269,7 @@ def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainC
     return history, resumes
 
 
-def _machine(threads: int) -> str:
+def machine(threads: int) -> str:
     """The CPU with its ISA flags: a training step takes 2-2.5x as long on AVX2 as on AVX-512 (see TrainConfig)."""
     from runtime.placement.detect import cpu_summary
 

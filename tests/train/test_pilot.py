@@ -1,0 +1,109 @@
+"""Pilots: greedy CTC decoding, the CER of CTC and decoder transcripts, recipe overrides, and a
+pilot run end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+
+import pytest
+import torch
+
+from tests.train.conftest import small_recipe
+
+
+def _model(ctc_chars: int):
+    from export.config import ModelConfig
+    from export.synth import SynthSize, config_dict
+    from train.model import TrainableMossAudio
+
+    cfg = small_recipe()
+    raw = config_dict(SynthSize(audio=cfg.audio, text=dict(cfg.text, vocab_size=64),
+                                adapter_hidden_size=cfg.adapter_hidden_size, dtype="float32"))
+    return TrainableMossAudio(ModelConfig.from_dict(raw), ctc_chars=ctc_chars, ctc_upsample=3)
+
+
+@pytest.mark.parametrize("pattern, per_token", [
+    (("a", "blank", "b"), "ab"),  # the upsampled outputs are read in time order
+    (("a", "a", "blank"), "a"),  # repeats collapse, a blank separates them
+    (("b", "a", "a"), None),  # no blank: 'a' of one token and 'b' of the next stay apart, 'a a' merges
+])
+def test_ctc_text_reads_the_upsampled_outputs_in_order(pattern, per_token):
+    alphabet = {"a": 0, "b": 1}
+    model = _model(len(alphabet)).eval()
+    ids = {"a": 0, "b": 1, "blank": 2}
+    with torch.no_grad():  # every token emits the same three outputs, whatever the audio
+        model.ctc_head.weight.zero_()
+        model.ctc_head.bias.fill_(-10.0)
+        for k, name in enumerate(pattern):
+            model.ctc_head.bias[k * 3 + ids[name]] = 10.0
+    mel = torch.randn(128, 240)  # 30 audio tokens
+    text = model.ctc_text(mel, alphabet)
+    assert text == (per_token * 30 if per_token else "ba" * 30)
+
+
+def test_transcription_cer_counts_english_and_all_transcription_clips(trained, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import numpy as np
+    import soundfile as sf
+    from tokenizers import Tokenizer
+    from train.model import TrainableMossAudio
+    from train.pilot import transcription_cer
+
+    folder, _ = trained
+    items = [dict(task="transcribe", language="English", answer="one two"),
+             dict(task="transcribe", language="German", answer="eins"),
+             dict(task="language", language="English", answer="English")]
+    (tmp_path / "audio").mkdir()
+    for k, item in enumerate(items):
+        item["audio"] = f"audio/{k}.flac"
+        sf.write(tmp_path / item["audio"], np.zeros(1600, np.float32), 16000)
+    (tmp_path / "eval.jsonl").write_text("\n".join(json.dumps(i) for i in items) + "\n")
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    ctc = iter(["one too", "eins"])  # 1 edit in 7 English characters, none in German
+    dec = iter(["one two", "ein"])  # none in English, 1 in German
+    monkeypatch.setattr(TrainableMossAudio, "ctc_text", lambda self, mel, alphabet: next(ctc))
+    monkeypatch.setattr(TrainableMossAudio, "greedy", lambda self, mel, ids, rows, stop: tok.encode(next(dec)).ids)
+    examples = SimpleNamespace(alphabet={}, im_end=0, prompt=lambda n, task: SimpleNamespace(ids=np.zeros(1), audio_rows=np.zeros(1)))
+    got = transcription_cer(_model(4), examples, folder, tmp_path, decoder=True)
+    assert got == {"ctc": {"en": round(100 / 7, 2), "all": round(100 / 11, 2)},
+                   "decoder": {"en": 0.0, "all": round(100 / 11, 2)}}
+
+
+def test_override_changes_the_named_fields_and_rejects_unknown_ones():
+    from train.recipe import RecipeConfig, override
+
+    cfg = override(RecipeConfig(), ["train.budget_frames=2400", "audio.downsample_hidden_size=64",
+                                    "train.betas=[0.9, 0.99]", "seed=2"])
+    assert (cfg.train.budget_frames, cfg.audio["downsample_hidden_size"], cfg.train.betas, cfg.seed) == (2400, 64, (0.9, 0.99), 2)
+    assert RecipeConfig().train.budget_frames != 2400  # the default is untouched
+    for bad in ("train.budget=1", "optim.lr=1", "train.lr"):
+        with pytest.raises(ValueError, match="SECTION.NAME=VALUE"):
+            override(RecipeConfig(), [bad])
+
+
+def test_cli_says_what_a_bad_assignment_is():
+    from train.__main__ import main
+
+    with pytest.raises(SystemExit, match="known: ctc_steps"):
+        main(["pilot", "--set", "train.nope=3"])
+
+
+def test_pilot_trains_the_acoustic_phase_and_scores_it(trained, tmp_path):
+    from train.pilot import run_pilot
+    from train.resume import snapshot_path
+
+    folder, info = trained
+    cache = tmp_path / "cache"
+    shutil.copytree(folder.parent / "cache", cache)
+    cfg = small_recipe()
+    result = run_pilot(cfg, 10, 4, cache, {"small": folder / "eval"}, log=lambda m: None)
+    # the same 10 acoustic steps as the recipe's (same seed and batches): the same losses
+    acoustic = [h["ctc"] for h in result["history"] if h["phase"] == "acoustic"]
+    assert acoustic == [h["ctc"] for h in info["history"] if h["phase"] == "acoustic"]
+    assert result["history"][-1]["step"] == 14 and result["history"][-1]["phase"] == "joint"
+    cer = result["cer"]["small"]
+    assert set(cer) == {"ctc", "decoder"} and all(set(v) == {"en", "all"} and v["en"] > 0 for v in cer.values())
+    assert not snapshot_path(replace(cfg, train=replace(cfg.train, ctc_steps=10, steps=4), evalset=None), cache).exists()
