@@ -111,11 +111,12 @@ class Examples:
         return ("transcribe", "language", "timestamps")[int(rng.choice(3, p=np.asarray(p) / sum(p)))]
 
     def batch(self, indices: list[int], rng: np.random.Generator, tasks: list[str] | None = None) -> Batch:
-        mels, seqs, rows, labels, ctc = [], [], [], [], []
+        mels, seqs, rows, labels, ctc, chosen = [], [], [], [], [], []
         for k, i in enumerate(indices):
             meta = self.store.meta[i]
             segments = [Segment(**s) for s in meta["segments"]]
             task = tasks[k] if tasks else self.task_for(i, rng)
+            chosen.append(task)
             mel = self.store.mel(i)
             if self.specaug is not None:
                 mel = self.specaug(mel, rng)
@@ -136,7 +137,8 @@ class Examples:
         def pad(rows_: list[list[int]], value: int) -> torch.Tensor:
             return torch.tensor([r + [value] * (width - len(r)) for r in rows_], dtype=torch.long)
 
-        return Batch(mels, pad(seqs, self.pad), pad(rows, -1), pad(labels, IGNORE), ctc)
+        guided = torch.tensor([t != "language" for t in chosen])
+        return Batch(mels, pad(seqs, self.pad), pad(rows, -1), pad(labels, IGNORE), ctc, guided)
 
 
 class LengthSampler:

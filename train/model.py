@@ -26,6 +26,7 @@ from export.config import ModelConfig
 from export.modeling import AudioTower, _downsampled
 from export.reference import layer_outputs_changed, qwen3_config
 from runtime.chunks import chunk_lengths
+from train.guide import attention_taps, guide_loss
 
 IGNORE = -100
 
@@ -39,10 +40,12 @@ class Batch:
     audio_rows: torch.Tensor  # row index into the clip's audio rows, -1 for token embeddings
     labels: torch.Tensor  # next-token targets (IGNORE outside the answer)
     ctc_targets: list[torch.Tensor]  # transcript character ids per clip (empty: no CTC for it)
+    guided: torch.Tensor  # [B] bool: the answer reads the audio in order (transcript, timestamps)
 
 
 class TrainableMossAudio(nn.Module):
-    def __init__(self, config: ModelConfig, ctc_chars: int, ctc_upsample: int = 3):
+    def __init__(self, config: ModelConfig, ctc_chars: int, ctc_upsample: int = 3,
+                 guide_layers: tuple[int, ...] = (), guide_width: float = 0.2):
         super().__init__()
         from transformers import Qwen3Model
 
@@ -52,6 +55,7 @@ class TrainableMossAudio(nn.Module):
         self.lm_head = nn.Linear(config.text.hidden_size, config.text.vocab_size, bias=False)
         self.ctc_blank, self.ctc_upsample = ctc_chars, ctc_upsample  # the last class is the blank
         self.ctc_head = nn.Linear(config.text.hidden_size, ctc_upsample * (ctc_chars + 1))
+        self.guide_layers, self.guide_width = tuple(guide_layers), guide_width  # train/guide.py
         self._init_stem()
 
     def _init_stem(self) -> None:
@@ -141,12 +145,16 @@ class TrainableMossAudio(nn.Module):
         return out
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Joint losses: answer cross-entropy, CTC, and with guide layers the guided-attention loss."""
         rows = self.audio_rows(batch.mels)
-        hidden = self._hidden(batch.ids, batch.audio_rows, rows)
+        with attention_taps(self.language_model.layers, self.guide_layers) as probs:
+            hidden = self._hidden(batch.ids, batch.audio_rows, rows)
         where = batch.labels != IGNORE
         logits = self.lm_head(hidden[where])
         ce = F.cross_entropy(logits, batch.labels[where])
         out = {"ce": ce, "ntok": where.sum()}
+        if probs:
+            out["guide"] = guide_loss(probs, batch.audio_rows, batch.labels, batch.guided, self.guide_width, IGNORE)
         out["ctc"] = self._ctc(rows, batch.ctc_targets)
         return out
 

@@ -32,6 +32,18 @@ def small_recipe(steps: int = 40, ctc_steps: int = 10):
     )
 
 
+def small_model(ctc_chars: int, **kwargs):
+    """An untrained training model of the small recipe's shape (vocabulary 64)."""
+    from export.config import ModelConfig
+    from export.synth import SynthSize, config_dict
+    from train.model import TrainableMossAudio
+
+    cfg = small_recipe()
+    raw = config_dict(SynthSize(audio=cfg.audio, text=dict(cfg.text, vocab_size=64),
+                                adapter_hidden_size=cfg.adapter_hidden_size, dtype="float32"))
+    return TrainableMossAudio(ModelConfig.from_dict(raw), ctc_chars=ctc_chars, ctc_upsample=3, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """(folder, train_info) of one small recipe run."""

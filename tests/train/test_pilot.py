@@ -10,18 +10,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from tests.train.conftest import small_recipe
-
-
-def _model(ctc_chars: int):
-    from export.config import ModelConfig
-    from export.synth import SynthSize, config_dict
-    from train.model import TrainableMossAudio
-
-    cfg = small_recipe()
-    raw = config_dict(SynthSize(audio=cfg.audio, text=dict(cfg.text, vocab_size=64),
-                                adapter_hidden_size=cfg.adapter_hidden_size, dtype="float32"))
-    return TrainableMossAudio(ModelConfig.from_dict(raw), ctc_chars=ctc_chars, ctc_upsample=3)
+from tests.train.conftest import small_model, small_recipe
 
 
 @pytest.mark.parametrize("pattern, per_token", [
@@ -31,7 +20,7 @@ def _model(ctc_chars: int):
 ])
 def test_ctc_text_reads_the_upsampled_outputs_in_order(pattern, per_token):
     alphabet = {"a": 0, "b": 1}
-    model = _model(len(alphabet)).eval()
+    model = small_model(len(alphabet)).eval()
     ids = {"a": 0, "b": 1, "blank": 2}
     with torch.no_grad():  # every token emits the same three outputs, whatever the audio
         model.ctc_head.weight.zero_()
@@ -67,7 +56,7 @@ def test_transcription_cer_counts_english_and_all_transcription_clips(trained, t
     monkeypatch.setattr(TrainableMossAudio, "ctc_text", lambda self, mel, alphabet: next(ctc))
     monkeypatch.setattr(TrainableMossAudio, "greedy", lambda self, mel, ids, rows, stop: tok.encode(next(dec)).ids)
     examples = SimpleNamespace(alphabet={}, im_end=0, prompt=lambda n, task: SimpleNamespace(ids=np.zeros(1), audio_rows=np.zeros(1)))
-    got = transcription_cer(_model(4), examples, folder, tmp_path, decoder=True)
+    got = transcription_cer(small_model(4), examples, folder, tmp_path, decoder=True)
     assert got == {"ctc": {"en": round(100 / 7, 2), "all": round(100 / 11, 2)},
                    "decoder": {"en": 0.0, "all": round(100 / 11, 2)}}
 

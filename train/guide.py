@@ -1,0 +1,77 @@
+"""Guided attention: a diagonal prior on one head of chosen decoder layers, for training only.
+
+The trained decoder reads template sentences (CER 9.5 % on the shipped set) but not sequences
+of random words (75.6 %), where even a weaker encoder's CTC head gets 41.0 %: its first word is often
+right and then it loses its place in the audio and writes words it knows. Attention-based
+speech models learn to follow the audio in order slowly; a penalty on attention mass far from
+the diagonal (Tachibana et al. 2017, for TTS) makes the alignment come sooner. Here: head 0 of
+each guided layer, from every position that predicts a transcript token (transcription and
+timestamp answers, not the one-word language answer), to the audio rows; the j-th of J answer
+positions should look near audio row (j + 1/2) N / J, and mass on text positions counts fully.
+
+Nothing of it reaches the checkpoint: it shapes what the head learns, not the architecture.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+from transformers.models.qwen3.modeling_qwen3 import rotate_half
+
+
+def head_attention(attn: nn.Module, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                   head: int = 0) -> torch.Tensor:
+    """Causal attention probabilities [B, L, L] of one head of a Qwen3Attention, computed as it
+    computes them (q/k norm, RoPE, scaling); its SDPA path does not return them."""
+    b, n, _ = hidden.shape
+    d = attn.head_dim
+    q = attn.q_norm(attn.q_proj(hidden).view(b, n, -1, d))[:, :, head]
+    kv_head = head // (attn.config.num_attention_heads // attn.config.num_key_value_heads)
+    k = attn.k_norm(attn.k_proj(hidden).view(b, n, -1, d))[:, :, kv_head]
+    q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+    scores = (q @ k.transpose(1, 2)) * attn.scaling
+    future = torch.ones(n, n, dtype=torch.bool, device=hidden.device).triu(1)
+    return scores.masked_fill(future, float("-inf")).softmax(-1)
+
+
+@contextmanager
+def attention_taps(layers: nn.ModuleList, which: tuple[int, ...]) -> Iterator[list[torch.Tensor]]:
+    """While inside, each forward through the chosen layers appends head 0's probabilities."""
+    probs: list[torch.Tensor] = []
+
+    def hook(module, args, kwargs, _output):
+        hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+        probs.append(head_attention(module, hidden, *kwargs["position_embeddings"]))
+
+    handles = [layers[i].self_attn.register_forward_hook(hook, with_kwargs=True) for i in which]
+    try:
+        yield probs
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def diagonal_penalty(audio_rows: torch.Tensor, answer_positions: torch.Tensor, width: float) -> torch.Tensor:
+    """[J, L]: 1 - exp(-(a/N - j/J)^2 / 2 width^2) on audio row a of N, 1 on every text position."""
+    n_audio = int((audio_rows >= 0).sum())
+    where = (audio_rows.float() + 0.5) / max(1, n_audio)
+    step = (torch.arange(len(answer_positions), dtype=torch.float32) + 0.5) / len(answer_positions)
+    pen = 1 - torch.exp(-((where[None, :] - step[:, None]) ** 2) / (2 * width * width))
+    return torch.where(audio_rows[None, :] >= 0, pen, torch.ones_like(pen))
+
+
+def guide_loss(probs: list[torch.Tensor], audio_rows: torch.Tensor, labels: torch.Tensor, guided: torch.Tensor,
+               width: float, ignore: int) -> torch.Tensor:
+    """Mean over guided clips and tapped heads of the attention mass the penalty weighs, per
+    answer position: 0 when every answer position looks only at its stretch of the audio."""
+    total, count = probs[0].new_zeros(()), 0
+    for b in torch.nonzero(guided).flatten().tolist():
+        answer = torch.nonzero(labels[b] != ignore).flatten()
+        pen = diagonal_penalty(audio_rows[b], answer, width)
+        for p in probs:
+            total = total + (p[b, answer] * pen).sum(-1).mean()
+            count += 1
+    return total / max(1, count)
