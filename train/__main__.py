@@ -1,4 +1,4 @@
-"""python -m train {run, pilot, evalset, score, report}: the recipe, a quick acoustic pilot of it,
+"""python -m train {run, pilot, evalset, score, report}: the recipe, a shortened pilot of it,
 evaluation sets, scoring a bundle, and the model card's measurements."""
 
 from __future__ import annotations
@@ -82,9 +82,10 @@ def main(argv: list[str] | None = None) -> int:
 def _recipe(assignments: list[str], seed: int = 0):
     from train.recipe import RecipeConfig, override
 
-    try:
-        return override(RecipeConfig(seed=seed), assignments)
-    except (ValueError, TypeError) as e:
+    base = RecipeConfig(seed=seed)
+    try:  # --seed seeds the data too; --set comes after it, so data.seed=N still wins
+        return override(replace(base, data=replace(base.data, seed=seed)), assignments)
+    except ValueError as e:
         raise SystemExit(f"python -m train: {e}") from None
 
 
@@ -92,7 +93,11 @@ def _pilot(a) -> int:
     from train.pilot import run_pilot
 
     cfg = _recipe(a.assign)
-    sets = {d.name if d.name != "eval" else str(d.parent.name): d for d in (a.eval or [DEFAULT_OUT / "eval"])}
+    dirs = a.eval or [DEFAULT_OUT / "eval"]
+    sets = {d.name if d.name != "eval" else str(d.parent.name): d for d in dirs}
+    if len(sets) < len(dirs):
+        print("two --eval sets have the same name: give each its own folder name", file=sys.stderr)
+        return 2
     missing = [str(d) for d in sets.values() if not (d / "eval.jsonl").is_file()]
     if missing:
         print(f"no eval.jsonl in {', '.join(missing)} (build one with python -m train evalset --out DIR)", file=sys.stderr)
@@ -109,7 +114,7 @@ def _run(a) -> int:
     from train.recipe import run
 
     cfg = _recipe(a.assign, a.seed)
-    data = replace(cfg.data, seed=a.seed)
+    data = cfg.data
     if a.scale != 1.0:
         data = replace(data, single={k: max(1, int(v * a.scale)) for k, v in data.single.items()},
                        multi={k: max(1, int(v * a.scale)) for k, v in data.multi.items()})

@@ -1,13 +1,13 @@
 """Guided attention: a diagonal prior on one head of chosen decoder layers, for training only.
 
-The trained decoder reads template sentences (CER 9.5 % on the shipped set) but not sequences
-of random words (75.6 %), where even a weaker encoder's CTC head gets 41.0 %: its first word is often
-right and then it loses its place in the audio and writes words it knows. Attention-based
+The trained decoder reads template sentences but not sequences of random words, which even a
+weaker encoder's CTC head reads better (README, "The decoder is what does not listen"): its first
+word is often right and then it loses its place in the audio and writes words it knows. Attention-based
 speech models learn to follow the audio in order slowly; a penalty on attention mass far from
 the diagonal (Tachibana et al. 2017, for TTS) makes the alignment come sooner. Here: head 0 of
 each guided layer, from every position that predicts a transcript token (transcription and
 timestamp answers, not the one-word language answer), to the audio rows; the j-th of J answer
-positions should look near audio row (j + 1/2) N / J, and mass on text positions counts fully.
+positions should look near audio row (j + 1/2) N / J - 1/2, and mass on text positions counts fully.
 
 Nothing of it reaches the checkpoint: it shapes what the head learns, not the architecture.
 """
@@ -54,11 +54,12 @@ def attention_taps(layers: nn.ModuleList, which: tuple[int, ...]) -> Iterator[li
             h.remove()
 
 
-def diagonal_penalty(audio_rows: torch.Tensor, answer_positions: torch.Tensor, width: float) -> torch.Tensor:
-    """[J, L]: 1 - exp(-(a/N - j/J)^2 / 2 width^2) on audio row a of N, 1 on every text position."""
+def diagonal_penalty(audio_rows: torch.Tensor, n_answer: int, width: float) -> torch.Tensor:
+    """[J, L]: 1 - exp(-((a + 1/2)/N - (j + 1/2)/J)^2 / 2 width^2) on audio row a of N for answer
+    position j of J, and 1 on every text position."""
     n_audio = int((audio_rows >= 0).sum())
     where = (audio_rows.float() + 0.5) / max(1, n_audio)
-    step = (torch.arange(len(answer_positions), dtype=torch.float32) + 0.5) / len(answer_positions)
+    step = (torch.arange(n_answer, dtype=torch.float32, device=audio_rows.device) + 0.5) / n_answer
     pen = 1 - torch.exp(-((where[None, :] - step[:, None]) ** 2) / (2 * width * width))
     return torch.where(audio_rows[None, :] >= 0, pen, torch.ones_like(pen))
 
@@ -70,7 +71,7 @@ def guide_loss(probs: list[torch.Tensor], audio_rows: torch.Tensor, labels: torc
     total, count = probs[0].new_zeros(()), 0
     for b in torch.nonzero(guided).flatten().tolist():
         answer = torch.nonzero(labels[b] != ignore).flatten()
-        pen = diagonal_penalty(audio_rows[b], answer, width)
+        pen = diagonal_penalty(audio_rows[b], len(answer), width)
         for p in probs:
             total = total + (p[b, answer] * pen).sum(-1).mean()
             count += 1

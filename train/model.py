@@ -27,6 +27,7 @@ from export.modeling import AudioTower, _downsampled
 from export.reference import layer_outputs_changed, qwen3_config
 from runtime.chunks import chunk_lengths
 from train.guide import attention_taps, guide_loss
+from train.score import MAX_ANSWER_TOKENS
 
 IGNORE = -100
 
@@ -56,6 +57,8 @@ class TrainableMossAudio(nn.Module):
         self.ctc_blank, self.ctc_upsample = ctc_chars, ctc_upsample  # the last class is the blank
         self.ctc_head = nn.Linear(config.text.hidden_size, ctc_upsample * (ctc_chars + 1))
         self.guide_layers, self.guide_width = tuple(guide_layers), guide_width  # train/guide.py
+        if any(not 0 <= i < config.text.num_hidden_layers for i in self.guide_layers):
+            raise ValueError(f"guide_layers {self.guide_layers}: the decoder has layers 0..{config.text.num_hidden_layers - 1}")
         self._init_stem()
 
     def _init_stem(self) -> None:
@@ -129,7 +132,7 @@ class TrainableMossAudio(nn.Module):
             return self.language_model(inputs_embeds=embeds, use_cache=False).last_hidden_state
 
     def greedy(self, mel: torch.Tensor, prompt_ids: list[int], prompt_rows: list[int], stop: int,
-               max_new: int = 96) -> list[int]:
+               max_new: int = MAX_ANSWER_TOKENS) -> list[int]:
         """Greedy answer tokens for one clip (no KV cache: answers are short). It is what the F32
         bundle answers: on the shipped model and set, the same CER to the hundredth."""
         with torch.no_grad():

@@ -35,7 +35,6 @@ def transcription_cer(model: TrainableMossAudio, examples: Examples, tokenizer: 
     tok = Tokenizer.from_file(str(tokenizer / "tokenizer.json"))
     totals: dict[str, dict[str, list[int]]] = {k: {"en": [0, 0], "all": [0, 0]} for k in ("ctc", "decoder")}
     lines = (eval_dir / "eval.jsonl").read_text().splitlines()
-    model.eval()
     for item in (json.loads(line) for line in lines if line.strip()):
         if item["task"] != "transcribe":
             continue
@@ -50,8 +49,8 @@ def transcription_cer(model: TrainableMossAudio, examples: Examples, tokenizer: 
             for key in ("en", "all") if item["language"] == "English" else ("all",):
                 totals[name][key][0] += wrong
                 totals[name][key][1] += n
-    return {name: {key: round(100 * e / n, 2) if n else None for key, (e, n) in t.items()}
-            for name, t in totals.items() if name in hyps}
+    names = ("ctc", "decoder") if decoder else ("ctc",)
+    return {name: {key: round(100 * e / n, 2) if n else None for key, (e, n) in totals[name].items()} for name in names}
 
 
 def run_pilot(cfg: RecipeConfig, ctc_steps: int, steps: int, cache: Path, sets: dict[str, Path], log=print) -> dict:

@@ -94,7 +94,8 @@ class RecipeConfig:
 
 def override(cfg: RecipeConfig, assignments: list[str]) -> RecipeConfig:
     """Apply 'section.name=value' assignments ('train.budget_frames=2400',
-    'audio.downsample_hidden_size=64', 'seed=1'); values are read as JSON, else kept as text."""
+    'audio.downsample_hidden_size=64', 'seed=1'). Values are read as JSON (else as text) and must
+    have the type of the value they replace; an int may replace a float, a list a tuple."""
     for item in assignments:
         key, eq, text = item.partition("=")
         section, _, name = key.strip().rpartition(".")
@@ -102,16 +103,28 @@ def override(cfg: RecipeConfig, assignments: list[str]) -> RecipeConfig:
             value = json.loads(text)
         except json.JSONDecodeError:
             value = text
-        value = tuple(value) if isinstance(value, list) and section in ("train", "data") else value
         target = getattr(cfg, section, None) if section else cfg
         known = (sorted(target) if isinstance(target, dict) else
                  [f.name for f in fields(target)] if target is not None and is_dataclass(target) else [])
         if not eq or name not in known:
-            hint = f"known: {', '.join(known)}" if known else "sections: train, data, audio, text, or none"
+            hint = f"known: {', '.join(known)}" if known else "sections: train, data, evalset, audio, text, or none"
             raise ValueError(f"cannot set {item!r}: expected SECTION.NAME=VALUE ({hint})")
+        value = _like(target[name] if isinstance(target, dict) else getattr(target, name), value, item)
         changed = dict(target, **{name: value}) if isinstance(target, dict) else replace(target, **{name: value})
         cfg = changed if not section else replace(cfg, **{section: changed})
     return cfg
+
+
+def _like(current, value, item: str):
+    """`value` as the type of `current` (int -> float, list -> tuple), or a ValueError naming both."""
+    if isinstance(current, tuple) and isinstance(value, list):
+        return tuple(value)
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if current is None or type(value) is type(current):
+        return value
+    raise ValueError(f"cannot set {item!r}: expected {type(current).__name__} (now {json.dumps(current, default=str)}), "
+                     f"got {type(value).__name__}")
 
 
 def tokenizer_corpus(store) -> list[str]:
@@ -171,9 +184,9 @@ def prepare(cfg: RecipeConfig, cache: Path, log=print) -> Prepared:
                                 adapter_hidden_size=cfg.adapter_hidden_size, dtype=cfg.dtype))
     config = ModelConfig.from_dict(raw)
     chars = alphabet(store)
-    t = cfg.train
-    model = TrainableMossAudio(config, ctc_chars=len(chars), ctc_upsample=t.ctc_upsample,
-                               guide_layers=t.guide_layers if t.guide_weight else (), guide_width=t.guide_width)
+    tc = cfg.train
+    model = TrainableMossAudio(config, ctc_chars=len(chars), ctc_upsample=tc.ctc_upsample,
+                               guide_layers=tc.guide_layers if tc.guide_weight else (), guide_width=tc.guide_width)
     n_params = sum(t.numel() for t in model.checkpoint_state().values())
     log(f"model: {n_params / 1e6:.2f} M parameters (vocab {rows})")
 

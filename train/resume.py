@@ -37,7 +37,10 @@ def snapshot_path(cfg: Any, cache: Path) -> Path:
     """cache/run-<key>.pt for a RecipeConfig."""
     neutral = replace(cfg, train=replace(cfg.train, **_BOOKKEEPING), evalset=None)  # built after training
     code = {m: hashlib.sha256((_ROOT / m).read_bytes()).hexdigest() for m in _CODE}
-    raw = json.dumps(dict(recipe=asdict(neutral), code=code, torch=torch.__version__), sort_keys=True, default=str)
+    import transformers  # its Qwen3 layers are the decoder's
+
+    raw = json.dumps(dict(recipe=asdict(neutral), code=code, torch=torch.__version__,
+                          transformers=transformers.__version__), sort_keys=True, default=str)
     return Path(cache) / f"run-{hashlib.sha256(raw.encode()).hexdigest()[:12]}.pt"
 
 

@@ -22,6 +22,10 @@ from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
+# Longest answer scored here and decoded in PyTorch (TrainableMossAudio.greedy): the same cap, so
+# a pilot's looping decoder is cut where the bundle's is.
+MAX_ANSWER_TOKENS = 256
+
 _SEGMENT = re.compile(r"\[(\d+(?:\.\d+)?)\](.*?)\[(\d+(?:\.\d+)?)\]", re.S)
 
 
@@ -86,7 +90,7 @@ def summarize(items: list[dict]) -> dict:
 
 
 def score_bundle(bundle: Path, eval_dir: Path, *, encoder: str = "fp32", decoder: str = "f32",
-                 max_new_tokens: int = 256) -> dict:
+                 max_new_tokens: int = MAX_ANSWER_TOKENS) -> dict:
     """Greedy answers of one encoder/decoder variant for every clip, and their summary."""
     from runtime.pipeline import Pipeline
 

@@ -71,6 +71,11 @@ def test_override_changes_the_named_fields_and_rejects_unknown_ones():
     for bad in ("train.budget=1", "optim.lr=1", "train.lr"):
         with pytest.raises(ValueError, match="SECTION.NAME=VALUE"):
             override(RecipeConfig(), [bad])
+    for bad, want in (("train.steps=abc", "expected int"), ("train.guide_layers=1", "expected tuple"),
+                      ("train.lr=true", "expected float")):
+        with pytest.raises(ValueError, match=want):
+            override(RecipeConfig(), [bad])
+    assert override(RecipeConfig(), ["train.lr=1"]).train.lr == 1.0 and override(RecipeConfig(), ["data.seed=4"]).data.seed == 4
 
 
 def test_cli_says_what_a_bad_assignment_is():
