@@ -23,34 +23,31 @@ from train.features import FRONT_END, as_float, mel_bf16
 from train.model import TrainableMossAudio
 from train.recipe import RecipeConfig, machine, prepare, train_loop
 from train.resume import snapshot_path
-from train.score import edits
+from train.score import summarize
 
 
 def transcription_cer(model: TrainableMossAudio, examples: Examples, tokenizer: Path, eval_dir: Path, *,
                       decoder: bool) -> dict:
-    """Corpus CER (en, all) over the set's transcription clips of the encoder's greedy CTC
-    transcript, and with `decoder` of the decoder's greedy answer."""
+    """Corpus CER (en, all; percent) over the set's transcription clips of the encoder's greedy CTC
+    transcript, and with `decoder` of the decoder's greedy answer, aggregated as `train score` does."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(tokenizer / "tokenizer.json"))
-    totals: dict[str, dict[str, list[int]]] = {k: {"en": [0, 0], "all": [0, 0]} for k in ("ctc", "decoder")}
+    answered: dict[str, list[dict]] = {"ctc": [], "decoder": []} if decoder else {"ctc": []}
     lines = (eval_dir / "eval.jsonl").read_text().splitlines()
     for item in (json.loads(line) for line in lines if line.strip()):
         if item["task"] != "transcribe":
             continue
         samples, _ = sf.read(eval_dir / item["audio"], dtype="float32")
         mel = as_float(mel_bf16(samples))
-        hyps = {"ctc": model.ctc_text(mel, examples.alphabet)}
+        answered["ctc"].append(dict(item, prediction=model.ctc_text(mel, examples.alphabet)))
         if decoder:
             prompt = examples.prompt(audio_token_count(mel.shape[1], FRONT_END.chunk_frames), "transcribe")
-            hyps["decoder"] = tok.decode(model.greedy(mel, prompt.ids.tolist(), prompt.audio_rows.tolist(), examples.im_end))
-        for name, hyp in hyps.items():
-            wrong, n = edits(item["answer"], hyp)[:2]
-            for key in ("en", "all") if item["language"] == "English" else ("all",):
-                totals[name][key][0] += wrong
-                totals[name][key][1] += n
-    names = ("ctc", "decoder") if decoder else ("ctc",)
-    return {name: {key: round(100 * e / n, 2) if n else None for key, (e, n) in totals[name].items()} for name in names}
+            ids = model.greedy(mel, prompt.ids.tolist(), prompt.audio_rows.tolist(), examples.im_end)
+            answered["decoder"].append(dict(item, prediction=tok.decode(ids)))
+    scores = {name: summarize(items) for name, items in answered.items()}
+    return {name: {key: round(100 * s[f"cer_{key}"], 2) if f"cer_{key}" in s else None for key in ("en", "all")}
+            for name, s in scores.items()}
 
 
 def run_pilot(cfg: RecipeConfig, ctc_steps: int, steps: int, cache: Path, sets: dict[str, Path], log=print) -> dict:
