@@ -63,9 +63,18 @@ def read_token_ids(folder: Path, tokenizer: Any, audio_tokens: tuple[str, str, s
 def encode(tokenizer: Any, text: str, special: bool = True) -> list[int]:
     """Upstream's tokenizer.encode(text, add_special_tokens=False); without `special`, control
     tokens written in the text stay text (a user's words)."""
+    return _encoding(tokenizer, text, special).ids
+
+
+def token_spans(tokenizer: Any, text: str) -> list[tuple[int, int]]:
+    """The character span of each token encode(tokenizer, text, False) gives."""
+    return _encoding(tokenizer, text, False).offsets
+
+
+def _encoding(tokenizer: Any, text: str, special: bool) -> Any:
     tokenizer.encode_special_tokens = not special
     try:
-        return tokenizer.encode(text, add_special_tokens=False).ids
+        return tokenizer.encode(text, add_special_tokens=False)
     finally:
         tokenizer.encode_special_tokens = False
 

@@ -12,13 +12,14 @@ import torch
 
 from export import processor
 from export.families import MOSS_AUDIO
-from export.tokens import encode, read_token_ids, special_texts
+from export.tokens import encode, read_token_ids, special_texts, token_spans
 from runtime.chunks import audio_token_count
 from runtime.manifest import PromptInfo
 from runtime.prompt import MarkerRule, Prompt, TokenIds, build_prompt
 from train.features import FRONT_END, FeatureStore
 from train.model import IGNORE, Batch
-from train.tasks import QUESTIONS, Segment, answer
+from train.align import token_anchors
+from train.tasks import QUESTIONS, Segment, anchored_answer, transcript
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,12 @@ class PromptSpec:
     tokens: TokenIds
     info: PromptInfo
     markers: MarkerRule | None
+    spans: Callable[[str], list[tuple[int, int]]]  # character span of each token of tokenize(text, False)
 
     @classmethod
     def of_checkpoint(cls, ckpt: Any) -> "PromptSpec":
-        return cls(ckpt.tokenize, ckpt.token_ids, ckpt.prompt_info, ckpt.markers)
+        return cls(ckpt.tokenize, ckpt.token_ids, ckpt.prompt_info, ckpt.markers,
+                   lambda text: token_spans(ckpt.tokenizer, text))
 
     @classmethod
     def of_folder(cls, folder: Path) -> "PromptSpec":
@@ -83,7 +86,7 @@ class PromptSpec:
         info = processor.prompt_info(folder, special_texts(tok), thinking=False)
         ids = read_token_ids(folder, tok, MOSS_AUDIO.audio_tokens)
         return cls(lambda text, special=True: encode(tok, text, special), ids, info,
-                   MarkerRule.of(info, FRONT_END))
+                   MarkerRule.of(info, FRONT_END), lambda text: token_spans(tok, text))
 
 
 class Examples:
@@ -111,17 +114,17 @@ class Examples:
         return ("transcribe", "language", "timestamps")[int(rng.choice(3, p=np.asarray(p) / sum(p)))]
 
     def batch(self, indices: list[int], rng: np.random.Generator, tasks: list[str] | None = None) -> Batch:
-        mels, seqs, rows, labels, ctc, chosen = [], [], [], [], [], []
+        mels, seqs, rows, labels, ctc, anchors = [], [], [], [], [], []
         for k, i in enumerate(indices):
             meta = self.store.meta[i]
             segments = [Segment(**s) for s in meta["segments"]]
             task = tasks[k] if tasks else self.task_for(i, rng)
-            chosen.append(task)
             mel = self.store.mel(i)
             if self.specaug is not None:
                 mel = self.specaug(mel, rng)
             prompt = self.prompt(audio_token_count(mel.shape[1], FRONT_END.chunk_frames), task)
-            target = self.spec.tokenize(answer(task, meta["lang"], segments), False) + [self.im_end]
+            said = anchored_answer(task, meta["lang"], segments)
+            target = self.spec.tokenize(said.text, False) + [self.im_end]
             ids = prompt.ids.tolist() + target
             lab = [IGNORE] * len(ids)
             start = len(prompt.ids) - 1  # the last prompt position predicts the first answer token
@@ -130,15 +133,20 @@ class Examples:
             seqs.append(ids)
             rows.append(prompt.audio_rows.tolist() + [-1] * len(target))
             labels.append(lab)
-            text = " ".join(s.text for s in segments)
+            text = transcript(segments)
+            kept = np.array([c in self.alphabet for c in text], dtype=bool)
             ctc.append(torch.tensor([self.alphabet[c] for c in text if c in self.alphabet], dtype=torch.long))
+            symbol_of_char = np.where(kept, np.cumsum(kept) - 1, -1)
+            spans = self.spec.spans(said.text)
+            if len(spans) != len(target) - 1:
+                raise RuntimeError(f"the tokenizer's spans ({len(spans)}) and tokens ({len(target) - 1}) of {said.text!r} differ")
+            anchors.append(token_anchors(said, spans, symbol_of_char, FRONT_END.tokens_per_second))
         width = max(len(s) for s in seqs)
 
         def pad(rows_: list[list[int]], value: int) -> torch.Tensor:
             return torch.tensor([r + [value] * (width - len(r)) for r in rows_], dtype=torch.long)
 
-        guided = torch.tensor([t != "language" for t in chosen])
-        return Batch(mels, pad(seqs, self.pad), pad(rows, -1), pad(labels, IGNORE), ctc, guided)
+        return Batch(mels, pad(seqs, self.pad), pad(rows, -1), pad(labels, IGNORE), ctc, anchors)
 
 
 class LengthSampler:

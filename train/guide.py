@@ -1,13 +1,14 @@
-"""Guided attention: a diagonal prior on one head of chosen decoder layers, for training only.
+"""Guided attention: an alignment prior on one head of chosen decoder layers, for training only.
 
 The trained decoder reads template sentences but not sequences of random words, which even a
 weaker encoder's CTC head reads better (README, "The decoder is what does not listen"): its first
 word is often right and then it loses its place in the audio and writes words it knows. Attention-based
-speech models learn to follow the audio in order slowly; a penalty on attention mass far from
-the diagonal (Tachibana et al. 2017, for TTS) makes the alignment come sooner. Here: head 0 of
-each guided layer, from every position that predicts a transcript token (transcription and
-timestamp answers, not the one-word language answer), to the audio rows; the j-th of J answer
-positions should look near audio row (j + 1/2) N / J - 1/2, and mass on text positions counts fully.
+speech models learn to follow the audio in order slowly; a penalty on attention mass far from where
+the answer is (Tachibana et al. 2017 put it on the diagonal, for TTS) makes the alignment come sooner.
+Here: head 0 of each guided layer, from every position that predicts a transcript or timestamp
+token, to the audio rows; the target row of each is where it is spoken (train/align.py: forced
+alignment of the transcript to the step's own CTC outputs) or the time it names, and mass on text
+positions counts fully.
 
 Nothing of it reaches the checkpoint: it shapes what the head learns, not the architecture.
 """
@@ -54,25 +55,26 @@ def attention_taps(layers: nn.ModuleList, which: tuple[int, ...]) -> Iterator[li
             h.remove()
 
 
-def diagonal_penalty(audio_rows: torch.Tensor, n_answer: int, width: float) -> torch.Tensor:
-    """[J, L]: 1 - exp(-((a + 1/2)/N - (j + 1/2)/J)^2 / 2 width^2) on audio row a of N for answer
-    position j of J, and 1 on every text position."""
-    n_audio = int((audio_rows >= 0).sum())
-    where = (audio_rows.float() + 0.5) / max(1, n_audio)
-    step = (torch.arange(n_answer, dtype=torch.float32, device=audio_rows.device) + 0.5) / n_answer
-    pen = 1 - torch.exp(-((where[None, :] - step[:, None]) ** 2) / (2 * width * width))
+def aligned_penalty(audio_rows: torch.Tensor, targets: torch.Tensor, width: float) -> torch.Tensor:
+    """[J, L]: 1 - exp(-(a - t)^2 / 2 width^2) on audio row a for an answer position whose target
+    row is t (train/align.py), and 1 on every text position."""
+    pen = 1 - torch.exp(-((audio_rows[None, :].float() - targets[:, None]) ** 2) / (2 * width * width))
     return torch.where(audio_rows[None, :] >= 0, pen, torch.ones_like(pen))
 
 
-def guide_loss(probs: list[torch.Tensor], audio_rows: torch.Tensor, labels: torch.Tensor, guided: torch.Tensor,
-               width: float, ignore: int) -> torch.Tensor:
-    """Mean over guided clips and tapped heads of the attention mass the penalty weighs, per
-    answer position: 0 when every answer position looks only at its stretch of the audio."""
+def guide_loss(probs: list[torch.Tensor], audio_rows: torch.Tensor, labels: torch.Tensor,
+               targets: list[torch.Tensor | None], width: float, ignore: int) -> torch.Tensor:
+    """Mean over clips and tapped heads of the attention mass the penalty weighs, per guided answer
+    position: 0 when each looks only near its target row. targets[b]: [J] rows, NaN for answer
+    tokens not guided; None for a clip with none."""
     total, count = probs[0].new_zeros(()), 0
-    for b in torch.nonzero(guided).flatten().tolist():
+    for b, target in enumerate(targets):
+        if target is None or bool(torch.isnan(target).all()):
+            continue
         answer = torch.nonzero(labels[b] != ignore).flatten()
-        pen = diagonal_penalty(audio_rows[b], len(answer), width)
+        guided = ~torch.isnan(target)
+        pen = aligned_penalty(audio_rows[b], target[guided], width)
         for p in probs:
-            total = total + (p[b, answer] * pen).sum(-1).mean()
+            total = total + (p[b, answer[guided]] * pen).sum(-1).mean()
             count += 1
     return total / max(1, count)

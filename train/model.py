@@ -26,6 +26,7 @@ from export.config import ModelConfig
 from export.modeling import AudioTower, _downsampled
 from export.reference import layer_outputs_changed, qwen3_config
 from runtime.chunks import chunk_lengths
+from train.align import Anchors, ctc_first_frames
 from train.guide import attention_taps, guide_loss
 from train.score import MAX_ANSWER_TOKENS
 
@@ -41,12 +42,12 @@ class Batch:
     audio_rows: torch.Tensor  # row index into the clip's audio rows, -1 for token embeddings
     labels: torch.Tensor  # next-token targets (IGNORE outside the answer)
     ctc_targets: list[torch.Tensor]  # transcript character ids per clip (empty: no CTC for it)
-    guided: torch.Tensor  # [B] bool: the answer reads the audio in order (transcript, timestamps)
+    anchors: list[Anchors]  # per clip: where each answer token is in the audio (train/align.py)
 
 
 class TrainableMossAudio(nn.Module):
     def __init__(self, config: ModelConfig, ctc_chars: int, ctc_upsample: int = 3,
-                 guide_layers: tuple[int, ...] = (), guide_width: float = 0.2):
+                 guide_layers: tuple[int, ...] = (), guide_width: float = 3.0):
         super().__init__()
         from transformers import Qwen3Model
 
@@ -157,7 +158,8 @@ class TrainableMossAudio(nn.Module):
         ce = F.cross_entropy(logits, batch.labels[where])
         out = {"ce": ce, "ntok": where.sum()}
         if probs:
-            out["guide"] = guide_loss(probs, batch.audio_rows, batch.labels, batch.guided, self.guide_width, IGNORE)
+            out["guide"] = guide_loss(probs, batch.audio_rows, batch.labels, self._guide_targets(rows, batch),
+                                      self.guide_width, IGNORE)
         out["ctc"] = self._ctc(rows, batch.ctc_targets)
         return out
 
@@ -166,12 +168,28 @@ class TrainableMossAudio(nn.Module):
         decoder (a third of a joint step's time)."""
         return {"ctc": self._ctc(self.audio_rows(batch.mels), batch.ctc_targets)}
 
+    def _guide_targets(self, rows: list[torch.Tensor], batch: Batch) -> list[torch.Tensor | None]:
+        """Per clip, each answer token's target audio row: its transcript characters forced-aligned
+        to this step's CTC outputs (train/align.py); None where no token is anchored."""
+        targets: list[torch.Tensor | None] = []
+        for clip, anchors, symbols in zip(rows, batch.anchors, batch.ctc_targets):
+            if not anchors.any:
+                targets.append(None)
+                continue
+            with torch.no_grad():
+                log_probs = self._ctc_frames(clip).log_softmax(-1).numpy()
+            targets.append(anchors.rows(ctc_first_frames(log_probs, symbols.tolist(), self.ctc_blank), self.ctc_upsample))
+        return targets
+
+    def _ctc_frames(self, rows: torch.Tensor) -> torch.Tensor:
+        """CTC logits [rows * upsample, chars + 1] of one clip's packed audio rows, in time order."""
+        return self.ctc_head(rows[:, : self.config.text.hidden_size]).view(-1, self.ctc_blank + 1)
+
     def ctc_text(self, mel: torch.Tensor, alphabet: dict[str, int]) -> str:
         """Greedy CTC transcript of one clip's mel [n_mels, T]: what the encoder alone has learned."""
-        h, blank = self.config.text.hidden_size, self.ctc_blank
+        blank = self.ctc_blank
         with torch.no_grad():
-            rows = self.audio_rows([mel])[0][:, :h]
-            best = self.ctc_head(rows).view(-1, blank + 1).argmax(-1).tolist()  # upsample outputs in time order
+            best = self._ctc_frames(self.audio_rows([mel])[0]).argmax(-1).tolist()
         chars = {i: c for c, i in alphabet.items()}
         kept = [i for j, i in enumerate(best) if i != blank and (j == 0 or i != best[j - 1])]
         return "".join(chars[i] for i in kept)

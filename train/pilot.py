@@ -26,28 +26,51 @@ from train.resume import snapshot_path
 from train.score import summarize
 
 
-def transcription_cer(model: TrainableMossAudio, examples: Examples, tokenizer: Path, eval_dir: Path, *,
-                      decoder: bool) -> dict:
-    """Corpus CER (en, all; percent) over the set's transcription clips of the encoder's greedy CTC
-    transcript, and with `decoder` of the decoder's greedy answer, aggregated as `train score` does."""
+def pilot_scores(model: TrainableMossAudio, examples: Examples, tokenizer: Path, eval_dir: Path, *,
+                 decoder: bool) -> dict:
+    """Scores in percent (timestamp error in seconds), aggregated as `train score` does: the CER
+    (en, all) of the encoder's greedy CTC transcripts of the set's transcription clips, and with
+    `decoder` the decoder's greedy answers to every clip under its own question: CER, language
+    accuracy and timestamp error, the three that issue 13's targets name."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(tokenizer / "tokenizer.json"))
-    answered: dict[str, list[dict]] = {"ctc": [], "decoder": []} if decoder else {"ctc": []}
+    ctc, answers = [], []
     lines = (eval_dir / "eval.jsonl").read_text().splitlines()
     for item in (json.loads(line) for line in lines if line.strip()):
-        if item["task"] != "transcribe":
+        if item["task"] != "transcribe" and not decoder:
             continue
         samples, _ = sf.read(eval_dir / item["audio"], dtype="float32")
         mel = as_float(mel_bf16(samples))
-        answered["ctc"].append(dict(item, prediction=model.ctc_text(mel, examples.alphabet)))
+        if item["task"] == "transcribe":
+            ctc.append(dict(item, prediction=model.ctc_text(mel, examples.alphabet)))
         if decoder:
-            prompt = examples.prompt(audio_token_count(mel.shape[1], FRONT_END.chunk_frames), "transcribe")
+            prompt = examples.prompt(audio_token_count(mel.shape[1], FRONT_END.chunk_frames), item["task"])
             ids = model.greedy(mel, prompt.ids.tolist(), prompt.audio_rows.tolist(), examples.im_end)
-            answered["decoder"].append(dict(item, prediction=tok.decode(ids)))
-    scores = {name: summarize(items) for name, items in answered.items()}
-    return {name: {key: round(100 * s[f"cer_{key}"], 2) if f"cer_{key}" in s else None for key in ("en", "all")}
-            for name, s in scores.items()}
+            answers.append(dict(item, prediction=tok.decode(ids)))
+    out = {"ctc": _cer(summarize(ctc))}
+    if decoder:
+        s = summarize(answers)
+        out["decoder"] = dict(_cer(s), language=_percent(s.get("language_accuracy")),
+                              timestamp_mae_s=round(s["timestamp_mae_s"], 3) if "timestamp_mae_s" in s else None)
+    return out
+
+
+def _cer(summary: dict) -> dict:
+    return {key: _percent(summary.get(f"cer_{key}")) for key in ("en", "all")}
+
+
+def _percent(fraction: float | None) -> float | None:
+    return None if fraction is None else round(100 * fraction, 2)
+
+
+def _line(name: str, scores: dict) -> str:
+    parts = [f"ctc CER en {scores['ctc']['en']} % all {scores['ctc']['all']} %"]
+    if "decoder" in scores:
+        d = scores["decoder"]
+        parts.append(f"decoder CER en {d['en']} % all {d['all']} %, language {d['language']} %, "
+                     f"timestamp MAE {d['timestamp_mae_s']} s")
+    return f"{name}: " + "; ".join(parts)
 
 
 def run_pilot(cfg: RecipeConfig, ctc_steps: int, steps: int, cache: Path, sets: dict[str, Path], log=print) -> dict:
@@ -58,11 +81,11 @@ def run_pilot(cfg: RecipeConfig, ctc_steps: int, steps: int, cache: Path, sets: 
     snapshot = snapshot_path(cfg, cache)
     history, resumed = train_loop(p.model, p.examples, p.store, cfg.train, cfg.seed, log, snapshot)
     t0 = time.time()
-    cer = {name: transcription_cer(p.model, p.examples, p.tokenizer, d, decoder=steps > 0) for name, d in sets.items()}
-    for name, by in cer.items():
-        log(f"{name}: " + ", ".join(f"{k} CER en {v['en']} % all {v['all']} %" for k, v in by.items()))
+    scores = {name: pilot_scores(p.model, p.examples, p.tokenizer, d, decoder=steps > 0) for name, d in sets.items()}
+    for name, by in scores.items():
+        log(_line(name, by))
     log(f"scored in {time.time() - t0:.0f} s")
     snapshot.unlink(missing_ok=True)
     return dict(recipe=json.loads(json.dumps(asdict(cfg), default=str)), ctc_steps=ctc_steps, steps=steps,
                 train_seconds=history[-1]["seconds"] if history else 0.0, resumed_at=resumed,
-                machine=machine(cfg.threads), cer=cer, history=history)
+                machine=machine(cfg.threads), scores=scores, history=history)

@@ -65,14 +65,15 @@ class TrainConfig:
     budget_frames: int = 4800  # padded mel frames per batch (48 s)
     max_batch: int = 16
     curriculum: float = 0.15  # first fraction of joint steps: single-sentence clips only
-    # Guided attention (train/guide.py) in the joint phase: weight, the prior's width (a fraction of
-    # the clip) and the decoder layers whose head 0 it guides. 1000-step joint pilots from the same
-    # 2500-step acoustic checkpoint (AVX2 EPYC, 1 thread each): weight 1 took greedy CER (en) on the
-    # shipped set from 60.2 % to 56.3 % (templates 45.7 -> 42.6 %, random words 81.7 -> 76.6 %) and
-    # the last 50 steps' answer cross-entropy from 2.10 to 2.04, at 7 % more time per step. Off until
-    # a full run confirms it (`--set train.guide_weight=1`).
+    # Guided attention (train/guide.py) in the joint phase: weight, the prior's width (audio rows,
+    # 80 ms each) around each token's forced-aligned row (train/align.py), and the decoder layers whose
+    # head 0 it guides. 1000-step joint pilots from one 2500-step acoustic checkpoint (AVX2 EPYC, 1
+    # thread each), greedy CER (en) on the shipped set: none 60.2 %, a diagonal prior (words evenly
+    # spread over the clip) 56.3 %, this at weight 1 and width 3 48.9 % (templates 45.7 -> 31.1 %,
+    # random words 81.7 -> 75.3 %), at weight 3 55.5 %. Off until a full run confirms it
+    # (`--set train.guide_weight=1`).
     guide_weight: float = 0.0
-    guide_width: float = 0.2
+    guide_width: float = 3.0
     guide_layers: tuple[int, ...] = (1, 2)
     log_every: int = 100
     snapshot_every: int = 200  # steps between resumable snapshots (train/resume.py): at most ~5 min lost

@@ -51,15 +51,48 @@ def compose(spoken: list[tuple[str, np.ndarray]], rng: np.random.Generator,
     return np.concatenate(parts), segments
 
 
+def transcript(segments: list[Segment]) -> str:
+    """What the clip says: its sentences joined by spaces (the transcription answer, the CTC target)."""
+    return " ".join(s.text for s in segments)
+
+
+@dataclass(frozen=True)
+class Anchored:
+    """An answer and, per character, what in the clip it comes from: the index of the transcript
+    character it writes (-1: none) and the time it names in seconds (NaN: none). Guided attention
+    (train/guide.py) turns these into the audio rows each answer token should read."""
+
+    text: str
+    source: np.ndarray  # int, per character
+    time: np.ndarray  # float, per character
+
+
+def _timestamps(segments: list[Segment]) -> Anchored:
+    text, source, time, at = "", [], [], 0
+    for s in segments:
+        start, end = f"[{s.start:.2f}]", f"[{s.end:.2f}]"
+        text += start + s.text + end
+        source += [-1] * len(start) + list(range(at, at + len(s.text))) + [-1] * len(end)
+        time += [s.start] * len(start) + [np.nan] * len(s.text) + [s.end] * len(end)
+        at += len(s.text) + 1  # the space that joins sentences in the transcript
+    return Anchored(text, np.array(source, dtype=np.int64), np.array(time, dtype=np.float64))
+
+
 def timestamp_answer(segments: list[Segment]) -> str:
-    return "".join(f"[{s.start:.2f}]{s.text}[{s.end:.2f}]" for s in segments)
+    return _timestamps(segments).text
+
+
+def anchored_answer(task: str, lang: str, segments: list[Segment]) -> Anchored:
+    if task == "transcribe":
+        text = transcript(segments)
+        return Anchored(text, np.arange(len(text)), np.full(len(text), np.nan))
+    if task == "language":
+        text = LANGUAGES[lang]
+        return Anchored(text, np.full(len(text), -1), np.full(len(text), np.nan))
+    if task == "timestamps":
+        return _timestamps(segments)
+    raise ValueError(f"unknown task {task!r}: choose from {', '.join(QUESTIONS)}")
 
 
 def answer(task: str, lang: str, segments: list[Segment]) -> str:
-    if task == "transcribe":
-        return " ".join(s.text for s in segments)
-    if task == "language":
-        return LANGUAGES[lang]
-    if task == "timestamps":
-        return timestamp_answer(segments)
-    raise ValueError(f"unknown task {task!r}: choose from {', '.join(QUESTIONS)}")
+    return anchored_answer(task, lang, segments).text

@@ -1,5 +1,5 @@
-"""Guided attention: the tapped probabilities are the layer's own, the penalty is the diagonal
-prior, the loss skips language answers, and a recipe with it on trains and logs it."""
+"""Guided attention: the tapped probabilities are the layer's own, the penalty is centred on each
+token's target row, the loss skips tokens without one, and a recipe with it on trains and logs it."""
 
 from __future__ import annotations
 
@@ -48,53 +48,69 @@ def test_taps_collect_the_chosen_layers_and_change_nothing():
     torch.testing.assert_close(probs[1].sum(-1), torch.ones(2, 9))
 
 
-def test_penalty_is_the_diagonal_prior():
-    from train.guide import diagonal_penalty
+def test_penalty_is_the_aligned_prior():
+    from train.guide import aligned_penalty
 
     audio_rows = torch.tensor([-1, 0, 1, 2, 3, -1, -1, -1])  # 4 audio rows between text tokens
-    pen = diagonal_penalty(audio_rows, 2, width=0.2)
+    pen = aligned_penalty(audio_rows, torch.tensor([0.5, 3.0]), width=1.5)
     assert pen.shape == (2, 8)
     assert torch.all(pen[:, [0, 5, 6, 7]] == 1)  # text positions count fully
-    for j in range(2):
+    for j, t in enumerate((0.5, 3.0)):
         for a in range(4):
-            d = (a + 0.5) / 4 - (j + 0.5) / 2
-            assert math.isclose(float(pen[j, a + 1]), 1 - math.exp(-d * d / 0.08), rel_tol=1e-6)
-    assert pen[0, 1] < pen[0, 4] and pen[1, 4] < pen[1, 1]  # early answer: early audio, late: late
+            assert math.isclose(float(pen[j, a + 1]), 1 - math.exp(-(a - t) ** 2 / 4.5), rel_tol=1e-6)
+    assert float(pen[1, 4]) == 0.0 and pen[0, 1] < pen[0, 4]
 
 
-def test_loss_is_zero_on_the_diagonal_and_skips_unguided_answers():
+def test_loss_is_zero_on_the_targets_and_skips_unguided_tokens():
     from train.guide import guide_loss
 
     audio_rows = torch.tensor([[0, 1, 2, 3, -1, -1, -1, -1]] * 2)
     labels = torch.full((2, 8), -100)
     labels[:, 4:8] = 5  # positions 4..7 predict the answer's four tokens
-    on_diagonal = torch.zeros(2, 8, 8)
+    on_target = torch.zeros(2, 8, 8)
     for j in range(4):
-        on_diagonal[:, 4 + j, j] = 1.0  # answer token j looks at audio row j only
+        on_target[:, 4 + j, 3 - j] = 1.0  # answer token j looks at audio row 3 - j only
     uniform = torch.full((2, 8, 8), 1 / 8)
-    both = torch.tensor([True, True])
-    small = guide_loss([on_diagonal], audio_rows, labels, both, 0.2, -100)
-    large = guide_loss([uniform], audio_rows, labels, both, 0.2, -100)
-    # answer j of 4 on audio row j of 4: the prior's centre, penalty exactly 0
+    backwards = torch.tensor([3.0, 2.0, 1.0, 0.0])
+    small = guide_loss([on_target], audio_rows, labels, [backwards, backwards], 1.0, -100)
+    large = guide_loss([uniform], audio_rows, labels, [backwards, backwards], 1.0, -100)
     assert float(small) == 0.0 and float(large) > 0.6
-    mixed = torch.stack([on_diagonal[0], uniform[1]])  # the unguided clip's uniform attention is not counted
-    assert torch.equal(guide_loss([mixed], audio_rows, labels, torch.tensor([True, False]), 0.2, -100), small)
-    assert torch.equal(guide_loss([uniform], audio_rows, labels, torch.tensor([False, True]), 0.2, -100), large)
+    # a clip without targets, and tokens without one (NaN), are not counted
+    mixed = torch.stack([on_target[0], uniform[1]])
+    assert torch.equal(guide_loss([mixed], audio_rows, labels, [backwards, None], 1.0, -100), small)
+    partly = on_target.clone()
+    partly[:, 6] = uniform[0, 0]
+    gaps = torch.tensor([3.0, 2.0, float("nan"), 0.0])
+    assert torch.equal(guide_loss([partly], audio_rows, labels, [gaps, gaps], 1.0, -100), small)
+    assert float(guide_loss([partly], audio_rows, labels, [backwards, None], 1.0, -100)) > 0.1
 
 
-def test_recipe_with_guided_attention_trains_and_logs_it(trained, tmp_path):
-    """The same small recipe with it on: the guide loss is logged in the joint phase and falls."""
+def test_guided_training_moves_head_0_to_where_the_tokens_are(trained, tmp_path):
+    """The small recipe from one initialization, with and without it: the guide loss is logged in
+    the joint phase only, and afterwards the guided model's head 0 scores far lower on it."""
     import shutil
 
-    from train.recipe import run
+    import numpy as np
 
-    folder, plain = trained
+    from train.recipe import prepare, train_loop
+
+    folder, _ = trained
     cache = tmp_path / "cache"
     shutil.copytree(folder.parent / "cache", cache)
-    cfg = small_recipe()
-    cfg = replace(cfg, train=replace(cfg.train, guide_weight=1.0, guide_layers=(0, 1)), evalset=None)
-    info = run(cfg, tmp_path / "model", cache, log=lambda m: None)
-    guide = [h["guide"] for h in info["history"] if h["phase"] == "joint"]
-    assert all("guide" not in h for h in info["history"] if h["phase"] == "acoustic")
-    assert len(guide) == len([h for h in plain["history"] if h["phase"] == "joint"]) and all(map(math.isfinite, guide))
-    assert guide[-1] < guide[0], guide
+    scores = {}
+    for weight in (0.0, 1.0):
+        cfg = small_recipe()
+        cfg = replace(cfg, train=replace(cfg.train, guide_weight=weight, guide_layers=(0, 1)), evalset=None)
+        p = prepare(cfg, cache, log=lambda m: None)
+        history, _ = train_loop(p.model, p.examples, p.store, cfg.train, cfg.seed, lambda m: None, tmp_path / f"{weight}.pt")
+        logged = [h for h in history if "guide" in h]
+        assert all(h["phase"] == "joint" and math.isfinite(h["guide"]) for h in logged)
+        assert len(logged) == (len([h for h in history if h["phase"] == "joint"]) if weight else 0)
+        p.model.guide_layers = (0, 1)  # measure the unguided model's heads the same way
+        p.model.eval()
+        batch = p.examples.batch(list(range(len(p.store))), np.random.default_rng(0))
+        with torch.no_grad():
+            scores[weight] = float(p.model(batch)["guide"])
+    # measured (seed 3, 30 joint steps): 0.77 guided against 0.97 unguided, a ratio of 0.80; 0.9 leaves
+    # room for other CPUs' rounding, and a guide that does nothing stays near 1
+    assert scores[1.0] < 0.9 * scores[0.0], scores

@@ -32,19 +32,22 @@ def test_ctc_text_reads_the_upsampled_outputs_in_order(pattern, per_token):
     assert text == (per_token * 30 if per_token else "ba" * 30)
 
 
-def test_transcription_cer_counts_english_and_all_transcription_clips(trained, tmp_path, monkeypatch):
+def test_pilot_scores_every_task_as_train_score_does(trained, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     import numpy as np
     import soundfile as sf
     from tokenizers import Tokenizer
     from train.model import TrainableMossAudio
-    from train.pilot import transcription_cer
+    from train.pilot import pilot_scores
 
     folder, _ = trained
     items = [dict(task="transcribe", language="English", answer="one two"),
              dict(task="transcribe", language="German", answer="eins"),
-             dict(task="language", language="English", answer="English")]
+             dict(task="language", language="English", answer="English"),
+             dict(task="language", language="German", answer="German"),
+             dict(task="timestamps", language="English", answer="[0.00]one[0.50]", seconds=0.1,
+                  segments=[dict(start=0.0, end=0.5, text="one")])]
     (tmp_path / "audio").mkdir()
     for k, item in enumerate(items):
         item["audio"] = f"audio/{k}.flac"
@@ -52,13 +55,19 @@ def test_transcription_cer_counts_english_and_all_transcription_clips(trained, t
     (tmp_path / "eval.jsonl").write_text("\n".join(json.dumps(i) for i in items) + "\n")
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
     ctc = iter(["one too", "eins"])  # 1 edit in 7 English characters, none in German
-    dec = iter(["one two", "ein"])  # none in English, 1 in German
+    # English: none; German: 1; one language of two right; boundaries off by 0.1 and 0.0 s
+    dec = iter(["one two", "ein", "English", "French", "[0.10]one[0.50]"])
+    asked = []
     monkeypatch.setattr(TrainableMossAudio, "ctc_text", lambda self, mel, alphabet: next(ctc))
     monkeypatch.setattr(TrainableMossAudio, "greedy", lambda self, mel, ids, rows, stop: tok.encode(next(dec)).ids)
-    examples = SimpleNamespace(alphabet={}, im_end=0, prompt=lambda n, task: SimpleNamespace(ids=np.zeros(1), audio_rows=np.zeros(1)))
-    got = transcription_cer(small_model(4), examples, folder, tmp_path, decoder=True)
+    examples = SimpleNamespace(alphabet={}, im_end=0, prompt=lambda n, task: asked.append(task) or SimpleNamespace(
+        ids=np.zeros(1), audio_rows=np.zeros(1)))
+    got = pilot_scores(small_model(4), examples, folder, tmp_path, decoder=True)
     assert got == {"ctc": {"en": round(100 / 7, 2), "all": round(100 / 11, 2)},
-                   "decoder": {"en": 0.0, "all": round(100 / 11, 2)}}
+                   "decoder": {"en": 0.0, "all": round(100 / 11, 2), "language": 50.0, "timestamp_mae_s": 0.05}}
+    assert asked == [i["task"] for i in items]  # each clip under its own question
+    ctc = iter(["one too", "eins"])
+    assert pilot_scores(small_model(4), examples, folder, tmp_path, decoder=False) == {"ctc": got["ctc"]}
 
 
 def test_override_changes_the_named_fields_and_rejects_unknown_ones():
@@ -98,6 +107,8 @@ def test_pilot_trains_the_acoustic_phase_and_scores_it(trained, tmp_path):
     acoustic = [h["ctc"] for h in result["history"] if h["phase"] == "acoustic"]
     assert acoustic == [h["ctc"] for h in info["history"] if h["phase"] == "acoustic"]
     assert result["history"][-1]["step"] == 14 and result["history"][-1]["phase"] == "joint"
-    cer = result["cer"]["small"]
-    assert set(cer) == {"ctc", "decoder"} and all(set(v) == {"en", "all"} and v["en"] > 0 for v in cer.values())
+    scores = result["scores"]["small"]
+    assert set(scores) == {"ctc", "decoder"} and set(scores["ctc"]) == {"en", "all"} and scores["ctc"]["en"] > 0
+    assert set(scores["decoder"]) == {"en", "all", "language", "timestamp_mae_s"} and scores["decoder"]["en"] > 0
+    assert 0 <= scores["decoder"]["language"] <= 100 and scores["decoder"]["timestamp_mae_s"] >= 0
     assert not snapshot_path(replace(cfg, train=replace(cfg.train, ctc_steps=10, steps=4), evalset=None), cache).exists()
