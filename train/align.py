@@ -22,6 +22,8 @@ def ctc_first_frames(log_probs: np.ndarray, target: Sequence[int], blank: int) -
     """[S]: the frame at which each target symbol is first emitted on the best CTC path through
     log_probs [T, C]; -1 for all when no path fits (fewer frames than the target needs)."""
     frames, length = log_probs.shape[0], len(target)
+    if length == 0:
+        return np.full(0, -1)
     y = np.asarray(target, dtype=np.int64)
     states = np.full(2 * length + 1, blank, dtype=np.int64)
     states[1::2] = y
@@ -44,7 +46,7 @@ def ctc_first_frames(log_probs: np.ndarray, target: Sequence[int], blank: int) -
         best = moves.argmax(0)
         score = moves[best, np.arange(n)] + log_probs[t, states]
         back[t] = best
-    s = n - 1 if length == 0 or score[n - 1] >= score[n - 2] else n - 2
+    s = n - 1 if score[n - 1] >= score[n - 2] else n - 2
     first = np.full(length, -1)
     for t in range(frames - 1, -1, -1):
         if s % 2:
@@ -71,7 +73,12 @@ class Anchors:
 
     @property
     def any(self) -> bool:
-        return bool((self.symbol >= 0).any() or (~torch.isnan(self.row)).any())
+        return self.aligned or bool((~torch.isnan(self.row)).any())
+
+    @property
+    def aligned(self) -> bool:
+        """Some token is placed by forced alignment."""
+        return bool((self.symbol >= 0).any())
 
 
 def token_anchors(answer: Anchored, spans: list[tuple[int, int]], symbol_of_char: np.ndarray,

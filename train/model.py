@@ -18,6 +18,7 @@ from typing import Sequence
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -176,9 +177,12 @@ class TrainableMossAudio(nn.Module):
             if not anchors.any:
                 targets.append(None)
                 continue
-            with torch.no_grad():
-                log_probs = self._ctc_frames(clip).log_softmax(-1).numpy()
-            targets.append(anchors.rows(ctc_first_frames(log_probs, symbols.tolist(), self.ctc_blank), self.ctc_upsample))
+            first = np.full(len(symbols), -1)
+            if anchors.aligned:
+                with torch.no_grad():
+                    log_probs = self._ctc_frames(clip).log_softmax(-1).numpy()
+                first = ctc_first_frames(log_probs, symbols.tolist(), self.ctc_blank)
+            targets.append(anchors.rows(first, self.ctc_upsample))
         return targets
 
     def _ctc_frames(self, rows: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ from train.model import TrainableMossAudio
 from train.recipe import RecipeConfig, machine, prepare, train_loop
 from train.resume import snapshot_path
 from train.score import summarize
+from train.tasks import QUESTIONS
 
 
 def pilot_scores(model: TrainableMossAudio, examples: Examples, tokenizer: Path, eval_dir: Path, *,
@@ -40,6 +41,9 @@ def pilot_scores(model: TrainableMossAudio, examples: Examples, tokenizer: Path,
     for item in (json.loads(line) for line in lines if line.strip()):
         if item["task"] != "transcribe" and not decoder:
             continue
+        if item["question"] != QUESTIONS[item["task"]]:
+            raise ValueError(f"{eval_dir}: item {item.get('id')} asks {item['question']!r}; a pilot asks the recipe's "
+                             f"question for {item['task']!r}; score other wordings with `train score` on a bundle")
         samples, _ = sf.read(eval_dir / item["audio"], dtype="float32")
         mel = as_float(mel_bf16(samples))
         if item["task"] == "transcribe":
@@ -65,11 +69,15 @@ def _percent(fraction: float | None) -> float | None:
 
 
 def _line(name: str, scores: dict) -> str:
-    parts = [f"ctc CER en {scores['ctc']['en']} % all {scores['ctc']['all']} %"]
+    def shown(value: float | None, unit: str) -> str:
+        return "n/a" if value is None else f"{value} {unit}"
+
+    c = scores["ctc"]
+    parts = [f"ctc CER en {shown(c['en'], '%')} all {shown(c['all'], '%')}"]
     if "decoder" in scores:
         d = scores["decoder"]
-        parts.append(f"decoder CER en {d['en']} % all {d['all']} %, language {d['language']} %, "
-                     f"timestamp MAE {d['timestamp_mae_s']} s")
+        parts.append(f"decoder CER en {shown(d['en'], '%')} all {shown(d['all'], '%')}, language "
+                     f"{shown(d['language'], '%')}, timestamp MAE {shown(d['timestamp_mae_s'], 's')}")
     return f"{name}: " + "; ".join(parts)
 
 

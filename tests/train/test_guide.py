@@ -83,6 +83,30 @@ def test_loss_is_zero_on_the_targets_and_skips_unguided_tokens():
     gaps = torch.tensor([3.0, 2.0, float("nan"), 0.0])
     assert torch.equal(guide_loss([partly], audio_rows, labels, [gaps, gaps], 1.0, -100), small)
     assert float(guide_loss([partly], audio_rows, labels, [backwards, None], 1.0, -100)) > 0.1
+    # a clip whose tokens all lack a target (no CTC path fits it) counts as a clip without targets
+    unplaced = torch.full((4,), float("nan"))
+    assert torch.equal(guide_loss([mixed], audio_rows, labels, [backwards, unplaced], 1.0, -100), small)
+
+
+def test_guide_targets_are_each_tokens_aligned_row(monkeypatch):
+    """Symbols first emitted at CTC frames 7 and 20 (3 frames a row) put their tokens at rows 7/3
+    and 20/3; a token naming row 5 stays there; a clip with no anchored token gets none."""
+    from types import SimpleNamespace
+
+    from train.align import Anchors
+
+    model = small_model(2)
+    logits = torch.full((30, 3), -5.0)
+    logits[:, 2] = 5.0  # blank (the last class) everywhere but
+    logits[7, 0] = logits[20, 1] = 10.0  # symbol 0 at frame 7, symbol 1 at frame 20
+    monkeypatch.setattr(model, "_ctc_frames", lambda rows: logits)
+    nan = float("nan")
+    batch = SimpleNamespace(anchors=[Anchors(torch.tensor([0, -1, 1, -1]), torch.tensor([nan, 5.0, nan, nan])),
+                                     Anchors(torch.tensor([-1]), torch.tensor([nan]))],
+                            ctc_targets=[torch.tensor([0, 1]), torch.tensor([], dtype=torch.long)])
+    got = model._guide_targets([torch.zeros(10, 1), torch.zeros(3, 1)], batch)
+    torch.testing.assert_close(got[0], torch.tensor([7 / 3, 5.0, 20 / 3, nan]), equal_nan=True)
+    assert got[1] is None
 
 
 def test_guided_training_moves_head_0_to_where_the_tokens_are(trained, tmp_path):

@@ -40,6 +40,7 @@ def test_pilot_scores_every_task_as_train_score_does(trained, tmp_path, monkeypa
     from tokenizers import Tokenizer
     from train.model import TrainableMossAudio
     from train.pilot import pilot_scores
+    from train.tasks import QUESTIONS
 
     folder, _ = trained
     items = [dict(task="transcribe", language="English", answer="one two"),
@@ -50,7 +51,7 @@ def test_pilot_scores_every_task_as_train_score_does(trained, tmp_path, monkeypa
                   segments=[dict(start=0.0, end=0.5, text="one")])]
     (tmp_path / "audio").mkdir()
     for k, item in enumerate(items):
-        item["audio"] = f"audio/{k}.flac"
+        item["audio"], item["question"] = f"audio/{k}.flac", QUESTIONS[item["task"]]
         sf.write(tmp_path / item["audio"], np.zeros(1600, np.float32), 16000)
     (tmp_path / "eval.jsonl").write_text("\n".join(json.dumps(i) for i in items) + "\n")
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -68,6 +69,11 @@ def test_pilot_scores_every_task_as_train_score_does(trained, tmp_path, monkeypa
     assert asked == [i["task"] for i in items]  # each clip under its own question
     ctc = iter(["one too", "eins"])
     assert pilot_scores(small_model(4), examples, folder, tmp_path, decoder=False) == {"ctc": got["ctc"]}
+    ctc, dec = iter(["one too", "eins"]), iter(["one two", "ein"])
+    items[2]["question"] = "Which language?"  # a wording the recipe never asks
+    (tmp_path / "eval.jsonl").write_text("\n".join(json.dumps(i) for i in items) + "\n")
+    with pytest.raises(ValueError, match="Which language"):
+        pilot_scores(small_model(4), examples, folder, tmp_path, decoder=True)
 
 
 def test_override_changes_the_named_fields_and_rejects_unknown_ones():
