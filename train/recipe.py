@@ -69,12 +69,12 @@ class TrainConfig:
     # 80 ms each) around each token's forced-aligned row (train/align.py), and the decoder layers whose
     # head 0 it guides. 1000-step joint pilots from one 2500-step acoustic checkpoint (AVX2 EPYC, 1
     # thread each), greedy CER (en) on the shipped set: none 60.2 %, a diagonal prior (words evenly
-    # spread over the clip) 56.3 %, this at weight 1 and width 3 48.9 % (templates 45.7 -> 31.1 %,
-    # random words 81.7 -> 75.3 %), at weight 3 55.5 %. Off until a full run confirms it
-    # (`--set train.guide_weight=1`).
+    # spread over the clip) 56.3 %; aligned, weight 1: layers 1-2 width 3 48.9 %, width 1.5 48.6 %,
+    # layers 1-3 width 3 46.7 % (templates 45.7 -> 26.5 %, random words 81.7 -> 76.8 %); weight 3
+    # 55.5 %. +7 % time per joint step. Off until a full run confirms it (`--set train.guide_weight=1`).
     guide_weight: float = 0.0
     guide_width: float = 3.0
-    guide_layers: tuple[int, ...] = (1, 2)
+    guide_layers: tuple[int, ...] = (1, 2, 3)
     log_every: int = 100
     snapshot_every: int = 200  # steps between resumable snapshots (train/resume.py): at most ~5 min lost
 
