@@ -134,8 +134,9 @@ class Examples:
             rows.append(prompt.audio_rows.tolist() + [-1] * len(target))
             labels.append(lab)
             text = transcript(segments)
-            kept = np.array([c in self.alphabet for c in text], dtype=bool)
-            ctc.append(torch.tensor([self.alphabet[c] for c in text if c in self.alphabet], dtype=torch.long))
+            codes = np.array([self.alphabet.get(c, -1) for c in text], dtype=np.int64)
+            kept = codes >= 0  # CTC drops characters outside the alphabet
+            ctc.append(torch.from_numpy(codes[kept]))
             symbol_of_char = np.where(kept, np.cumsum(kept) - 1, -1)
             spans = self.spec.spans(said.text)
             if len(spans) != len(target) - 1:

@@ -158,55 +158,56 @@ class TrainableMossAudio(nn.Module):
         logits = self.lm_head(hidden[where])
         ce = F.cross_entropy(logits, batch.labels[where])
         out = {"ce": ce, "ntok": where.sum()}
+        log_probs, frames = self._ctc_log_probs(rows)
         if probs:
-            out["guide"] = guide_loss(probs, batch.audio_rows, batch.labels, self._guide_targets(rows, batch),
-                                      self.guide_width, IGNORE)
-        out["ctc"] = self._ctc(rows, batch.ctc_targets)
+            targets = self._guide_targets(log_probs.detach(), frames, batch)
+            out["guide"] = guide_loss(probs, batch.audio_rows, batch.labels, targets, self.guide_width, IGNORE)
+        out["ctc"] = self._ctc(log_probs, frames, batch.ctc_targets)
         return out
 
     def ctc_only(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The acoustic phase's loss: conv stem, encoder and adapter under character CTC, no
         decoder (a third of a joint step's time)."""
-        return {"ctc": self._ctc(self.audio_rows(batch.mels), batch.ctc_targets)}
+        return {"ctc": self._ctc(*self._ctc_log_probs(self.audio_rows(batch.mels)), batch.ctc_targets)}
 
-    def _guide_targets(self, rows: list[torch.Tensor], batch: Batch) -> list[torch.Tensor | None]:
+    def _ctc_log_probs(self, rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log_probs [frames, clips, chars + 1] zero-padded past each clip's end, frames per clip):
+        `ctc_upsample` character frames per packed audio row, in time order. Computed once a step
+        for both the CTC loss and the guide's forced alignment."""
+        h, k, blank = self.config.text.hidden_size, self.ctc_upsample, self.ctc_blank
+        main = nn.utils.rnn.pad_sequence([r[:, :h] for r in rows])  # [T, B, h]
+        t, b, _ = main.shape
+        logits = self.ctc_head(main).view(t, b, k, blank + 1).permute(0, 2, 1, 3).reshape(t * k, b, blank + 1)
+        return F.log_softmax(logits, dim=-1), torch.tensor([r.shape[0] * k for r in rows])
+
+    def _guide_targets(self, log_probs: torch.Tensor, frames: torch.Tensor, batch: Batch) -> list[torch.Tensor | None]:
         """Per clip, each answer token's target audio row: its transcript characters forced-aligned
         to this step's CTC outputs (train/align.py); None where no token is anchored."""
         targets: list[torch.Tensor | None] = []
-        for clip, anchors, symbols in zip(rows, batch.anchors, batch.ctc_targets):
+        for i, (anchors, symbols) in enumerate(zip(batch.anchors, batch.ctc_targets)):
             if not anchors.any:
                 targets.append(None)
                 continue
             first = np.full(len(symbols), -1)
             if anchors.aligned:
-                with torch.no_grad():
-                    log_probs = self._ctc_frames(clip).log_softmax(-1).numpy()
-                first = ctc_first_frames(log_probs, symbols.tolist(), self.ctc_blank)
+                first = ctc_first_frames(log_probs[: int(frames[i]), i].numpy(), symbols.tolist(), self.ctc_blank)
             targets.append(anchors.rows(first, self.ctc_upsample))
         return targets
-
-    def _ctc_frames(self, rows: torch.Tensor) -> torch.Tensor:
-        """CTC logits [rows * upsample, chars + 1] of one clip's packed audio rows, in time order."""
-        return self.ctc_head(rows[:, : self.config.text.hidden_size]).view(-1, self.ctc_blank + 1)
 
     def ctc_text(self, mel: torch.Tensor, alphabet: dict[str, int]) -> str:
         """Greedy CTC transcript of one clip's mel [n_mels, T]: what the encoder alone has learned."""
         blank = self.ctc_blank
         with torch.no_grad():
-            best = self._ctc_frames(self.audio_rows([mel])[0]).argmax(-1).tolist()
+            best = self._ctc_log_probs(self.audio_rows([mel]))[0][:, 0].argmax(-1).tolist()
         chars = {i: c for c, i in alphabet.items()}
         kept = [i for j, i in enumerate(best) if i != blank and (j == 0 or i != best[j - 1])]
         return "".join(chars[i] for i in kept)
 
-    def _ctc(self, rows: list[torch.Tensor], targets: list[torch.Tensor]) -> torch.Tensor:
-        h, k, blank = self.config.text.hidden_size, self.ctc_upsample, self.ctc_blank
+    def _ctc(self, log_probs: torch.Tensor, frames: torch.Tensor, targets: list[torch.Tensor]) -> torch.Tensor:
+        """Mean CTC loss of the clips that have a transcript (zero when none has)."""
         use = [i for i, t in enumerate(targets) if len(t)]
         if not use:
-            return rows[0].new_zeros(())
-        lengths = torch.tensor([rows[i].shape[0] * k for i in use])
-        main = nn.utils.rnn.pad_sequence([rows[i][:, :h] for i in use])  # [T, B, h]
-        t, b, _ = main.shape
-        logits = self.ctc_head(main).view(t, b, k, blank + 1).permute(0, 2, 1, 3).reshape(t * k, b, blank + 1)
+            return log_probs.new_zeros(())
         tgt = torch.cat([targets[i] for i in use])
         tlen = torch.tensor([len(targets[i]) for i in use])
-        return F.ctc_loss(F.log_softmax(logits, dim=-1), tgt, lengths, tlen, blank=blank, zero_infinity=True)
+        return F.ctc_loss(log_probs[:, use], tgt, frames[use], tlen, blank=self.ctc_blank, zero_infinity=True)

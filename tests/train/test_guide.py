@@ -88,7 +88,7 @@ def test_loss_is_zero_on_the_targets_and_skips_unguided_tokens():
     assert torch.equal(guide_loss([mixed], audio_rows, labels, [backwards, unplaced], 1.0, -100), small)
 
 
-def test_guide_targets_are_each_tokens_aligned_row(monkeypatch):
+def test_guide_targets_are_each_tokens_aligned_row():
     """Symbols first emitted at CTC frames 7 and 20 (3 frames a row) put their tokens at rows 7/3
     and 20/3; a token naming row 5 stays there; a clip with no anchored token gets none."""
     from types import SimpleNamespace
@@ -99,12 +99,12 @@ def test_guide_targets_are_each_tokens_aligned_row(monkeypatch):
     logits = torch.full((30, 3), -5.0)
     logits[:, 2] = 5.0  # blank (the last class) everywhere but
     logits[7, 0] = logits[20, 1] = 10.0  # symbol 0 at frame 7, symbol 1 at frame 20
-    monkeypatch.setattr(model, "_ctc_frames", lambda rows: logits)
     nan = float("nan")
     batch = SimpleNamespace(anchors=[Anchors(torch.tensor([0, -1, 1, -1]), torch.tensor([nan, 5.0, nan, nan])),
                                      Anchors(torch.tensor([-1]), torch.tensor([nan]))],
                             ctc_targets=[torch.tensor([0, 1]), torch.tensor([], dtype=torch.long)])
-    got = model._guide_targets([torch.zeros(10, 1), torch.zeros(3, 1)], batch)
+    log_probs = torch.stack([logits, logits], dim=1).log_softmax(-1)  # [frames, clips, classes]
+    got = model._guide_targets(log_probs, torch.tensor([30, 9]), batch)
     torch.testing.assert_close(got[0], torch.tensor([7 / 3, 5.0, 20 / 3, nan]), equal_nan=True)
     assert got[1] is None
 
