@@ -46,7 +46,13 @@ def _targets(s: dict, info: dict) -> str:
 
 def _phases(info: dict, tr: dict) -> str:
     joint = (f"cross-entropy on the answer tokens and the closing `<|im_end|>`, plus {tr['ctc_weight']} × character "
-             "CTC.")
+             "CTC")
+    if tr.get("guide_weight"):  # train/guide.py; recipes from before it have no such field
+        joint += (f", plus {tr['guide_weight']} × guided attention: head 0 of decoder layers "
+                  f"{', '.join(map(str, tr['guide_layers']))} is pulled toward the audio row where each answer token is "
+                  f"spoken (a Gaussian of {tr['guide_width']} rows around it), found by forced-aligning the transcript "
+                  "to the same step's CTC outputs; a timestamp token toward the time it names")
+    joint += "."
     if not info.get("ctc_steps"):
         return joint[0].upper() + joint[1:]
     return (f"two phases. Acoustic ({info['ctc_steps']} steps): character CTC alone, through the conv stem, encoder "

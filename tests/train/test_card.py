@@ -1,0 +1,21 @@
+"""The model card says how the shipped model was trained: the guided-attention term appears when,
+and only when, the recipe used it."""
+
+from dataclasses import asdict, replace
+
+from train.card import _phases
+from train.recipe import TrainConfig
+
+
+def _train(**changes) -> dict:
+    return asdict(replace(TrainConfig(), **changes))
+
+
+def test_the_objective_names_the_guide_only_when_it_was_on():
+    info = {"ctc_steps": 5000, "steps": 4500}
+    plain = _phases(info, _train(guide_weight=0.0))
+    guided = _phases(info, _train(guide_weight=1.0, guide_layers=(1, 2, 3), guide_width=3.0))
+    assert "guided" not in plain and plain.endswith("character CTC.")
+    assert "1.0 × guided attention: head 0 of decoder layers 1, 2, 3" in guided
+    assert "Gaussian of 3.0 rows" in guided and guided.endswith("the time it names.")
+    assert "guided" not in _phases(info, {k: v for k, v in _train().items() if not k.startswith("guide")})
