@@ -49,9 +49,10 @@ class TrainConfig:
     # every clip): it learns the templates first. Joint: everything, cross-entropy + CTC.
     # 2500 CTC-only steps (610 s, 2 threads) gave held-out CTC greedy CER 33 %; 500 joint steps after
     # them, greedy CER 69 % and 44 % language accuracy, where joint-only training was at 77 % / 20 %.
-    # 5000 + 4500 steps: measured 23 + 48 min on 2 cores of an AVX-512 EPYC (23 + 50.5 with the guide below),
-    # plus 7.5-9 min of features: 81 min of the 90. On an AVX2-only EPYC a CTC-only step takes 0.50 s against 0.28 (GEMM-bound: mm and addmm
-    # are 54 % of it, the conv stem's convolutions 20 %) and a joint one 1.58 s against 0.64: about 2.8 h there.
+    # 5000 + 4500 steps: measured 23 + 48 min on 2 cores of an AVX-512 EPYC (23 + 50.5 with the guide
+    # below), plus 7.5-9 min of features: 81 min of the 90. On an AVX2-only EPYC a CTC-only step takes
+    # 0.50 s against 0.28 (GEMM-bound: mm and addmm are 54 % of it, the conv stem's convolutions 20 %)
+    # and a joint one 1.58 s against 0.64: about 2.8 h there, ~3 h with the guide's 7 %.
     ctc_steps: int = 5000
     steps: int = 4500  # joint steps
     lr: float = 1.5e-3
