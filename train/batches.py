@@ -26,7 +26,11 @@ from train.tasks import QUESTIONS, Segment, anchored_answer, transcript
 class TaskMix:
     """Task probabilities for single-sentence clips (English / other) and multi-sentence clips."""
 
-    single_en: tuple[float, float, float] = (0.75, 0.25, 0.0)  # transcribe, language, timestamps
+    # transcribe, language, timestamps. English single clips were (0.75, 0.25, 0): 52 % of the language
+    # answers in the default data were "English", and the only language misses on the shipped set were
+    # short foreign clips answered "English"; (0.85, 0.15, 0) makes that 40 % and gives English
+    # transcription 13 % more clips.
+    single_en: tuple[float, float, float] = (0.85, 0.15, 0.0)
     single_other: tuple[float, float, float] = (0.5, 0.5, 0.0)
     multi: tuple[float, float, float] = (0.15, 0.05, 0.8)
 

@@ -59,6 +59,26 @@ def _phases(info: dict, tr: dict) -> str:
             f"and adapter (no decoder: a third of a joint step's time). Joint ({info['steps']} steps): {joint}")
 
 
+def _tasks(info: dict) -> str:
+    """The task mix (transcribe, language, timestamps) the recipe drew from; recipes from before it
+    was a recipe field used the old default, which the card then names only in words."""
+    mix = info["recipe"].get("tasks")
+    if not mix:
+        return "single sentences transcription/language, multi-sentence clips mostly timestamps"
+    return (f"transcribe/language/timestamps {_percent(mix['single_en'])} % for English single sentences, "
+            f"{_percent(mix['single_other'])} % for other languages, {_percent(mix['multi'])} % for multi-sentence clips")
+
+
+def _percent(mix: list[float]) -> str:
+    return "/".join(str(round(100 * p)) for p in mix)
+
+
+def _precision(info: dict) -> str:
+    if info.get("precision") == "bf16":
+        return "; matmuls and convolutions in BF16 under `torch.autocast` (weights, optimizer state and losses FP32)"
+    return "; FP32 throughout"
+
+
 def _step_count(info: dict) -> str:
     if info.get("ctc_steps"):
         return f"{info['ctc_steps']} + {info['steps']} steps"
@@ -104,7 +124,7 @@ markers on), trained from scratch on espeak-ng speech so that the demo, the drif
 device check have a model whose answers can be right or wrong. It is a test instrument, not a
 speech recognizer for real voices: it has only ever heard espeak-ng.
 
-Weights: `model.safetensors`, {size / 1e6:.2f} MB, **bfloat16** (trained in float32, rounded once
+Weights: `model.safetensors`, {size / 1e6:.2f} MB, **bfloat16** (float32 while training, rounded once
 when written). Tokenizer: byte-level BPE in Qwen2 format trained on the training text
 ({cfg['language_config']['vocab_size']} embedding rows: {rec['bpe_size']} BPE entries asked for, then Qwen's added tokens and
 `<|audio_bos|>`/`<|audio_eos|>`).
@@ -143,11 +163,10 @@ audio span with time markers, then the question); greedy decoding (`generation_c
 * **Features**: `runtime.mel.log_mel`, rounded to bfloat16 as upstream's processor does, computed once and cached.
 * **Objective**: {_phases(info, tr)} Character CTC sits on the
   adapter output ({tr['ctc_upsample']} outputs per audio token from a linear head used in training only, not in the checkpoint;
-  variance-preserving init of the conv stem). Tasks per clip: single sentences
-  transcription/language, multi-sentence clips mostly timestamps; the first {int(100 * tr['curriculum'])} % of joint steps see
+  variance-preserving init of the conv stem). Tasks per clip: {_tasks(info)}; the first {int(100 * tr['curriculum'])} % of joint steps see
   single sentences only.
 * **Optimization**: AdamW (lr {tr['lr']}, betas {tr['betas']}, weight decay {tr['weight_decay']}), {tr['warmup']} warm-up steps
-  per phase, then {'constant lr in the acoustic phase and ' if info.get('ctc_steps') else ''}cosine decay to {tr['min_lr_ratio']} × lr, gradient clip {tr['clip_norm']}; length-bucketed batches of up to
+  per phase, then {'constant lr in the acoustic phase and ' if info.get('ctc_steps') else ''}cosine decay to {tr['min_lr_ratio']} × lr, gradient clip {tr['clip_norm']}{_precision(info)}; length-bucketed batches of up to
   {tr['budget_frames'] / 100:.0f} s of padded audio ({tr['max_batch']} clips at most); **{_step_count(info)}**, seed {info['seed']}.
 * **Time**: {_time_line(info)}
   Final training losses: CE {info['history'][-1]['ce']}, CTC {info['history'][-1]['ctc']}.

@@ -124,7 +124,7 @@ class TrainableMossAudio(nn.Module):
         embeds = self.language_model.embed_tokens(ids)
         mask = audio_rows >= 0
         b_idx, p_idx = torch.nonzero(mask, as_tuple=True)
-        gathered = torch.cat([rows[b][audio_rows[b][mask[b]]] for b in range(len(rows))])
+        gathered = torch.cat([rows[b][audio_rows[b][mask[b]]] for b in range(len(rows))]).to(embeds.dtype)
         embeds = embeds.index_put((b_idx, p_idx), gathered[:, :h])
         additions = []
         for k in range(self.config.n_deepstack):
@@ -156,7 +156,7 @@ class TrainableMossAudio(nn.Module):
             hidden = self._hidden(batch.ids, batch.audio_rows, rows)
         where = batch.labels != IGNORE
         logits = self.lm_head(hidden[where])
-        ce = F.cross_entropy(logits, batch.labels[where])
+        ce = F.cross_entropy(logits.float(), batch.labels[where])
         out = {"ce": ce, "ntok": where.sum()}
         log_probs, frames = self._ctc_log_probs(rows)
         if probs:
@@ -178,7 +178,7 @@ class TrainableMossAudio(nn.Module):
         main = nn.utils.rnn.pad_sequence([r[:, :h] for r in rows])  # [T, B, h]
         t, b, _ = main.shape
         logits = self.ctc_head(main).view(t, b, k, blank + 1).permute(0, 2, 1, 3).reshape(t * k, b, blank + 1)
-        return F.log_softmax(logits, dim=-1), torch.tensor([r.shape[0] * k for r in rows])
+        return F.log_softmax(logits.float(), dim=-1), torch.tensor([r.shape[0] * k for r in rows])
 
     def _guide_targets(self, log_probs: torch.Tensor, frames: torch.Tensor, batch: Batch) -> list[torch.Tensor | None]:
         """Per clip, each answer token's target audio row: its transcript characters forced-aligned

@@ -49,12 +49,15 @@ class TrainConfig:
     # every clip): it learns the templates first. Joint: everything, cross-entropy + CTC.
     # 2500 CTC-only steps (610 s, 2 threads) gave held-out CTC greedy CER 33 %; 500 joint steps after
     # them, greedy CER 69 % and 44 % language accuracy, where joint-only training was at 77 % / 20 %.
-    # 5000 + 4500 steps: measured 23 + 48 min on 2 cores of an AVX-512 EPYC (23 + 50.5 with the guide
-    # below), plus 7.5-9 min of features: 81 min of the 90. On an AVX2-only EPYC a CTC-only step takes
-    # 0.50 s against 0.28 (GEMM-bound: mm and addmm are 54 % of it, the conv stem's convolutions 20 %)
-    # and a joint one 1.58 s against 0.64: about 2.8 h there, ~3 h with the guide's 7 %.
-    ctc_steps: int = 5000
-    steps: int = 4500  # joint steps
+    # 5000 + 4500 steps in FP32: measured 23 + 50.5 min (with the guide below) on 2 cores of an
+    # AVX-512 EPYC with avx512_bf16. BF16 autocast (below) made the same time hold 6000 + 6000 steps:
+    # 17.6 + 56.0 min, plus 7.5 min of features, 81 min of the 90; shipped-set F32 CER (en) 25.4 ->
+    # 19.3 % (random words 55.7 -> 42.2 %), language 92 % both, timestamp MAE 1.22 -> 1.19 s. On an
+    # AVX2-only EPYC (FP32: no native BF16) a CTC-only step takes 0.50 s against 0.28 (GEMM-bound: mm
+    # and addmm are 54 % of it, the conv stem's convolutions 20 %) and a guided joint one ~1.7 s
+    # against 0.68: about 3.7 h there.
+    ctc_steps: int = 6000
+    steps: int = 6000  # joint steps
     lr: float = 1.5e-3
     min_lr_ratio: float = 0.05
     warmup: int = 300  # in each phase
@@ -77,6 +80,11 @@ class TrainConfig:
     guide_weight: float = 1.0
     guide_width: float = 3.0
     guide_layers: tuple[int, ...] = (1, 2, 3)
+    # "auto": matmuls and convolutions in BF16 (torch.autocast; weights, optimizer and losses stay FP32)
+    # on CPUs with native BF16 dot products (avx512_bf16, amx_bf16), FP32 elsewhere, where BF16 is
+    # emulated and slower; "bf16" or "fp32" force one. Measured on 2 cores of an AVX-512 EPYC with
+    # avx512_bf16 (15-20 steps of real batches): a joint step 0.61 -> 0.49 s, an acoustic one 0.24 -> 0.16 s.
+    autocast: str = "auto"
     log_every: int = 100
     snapshot_every: int = 200  # steps between resumable snapshots (train/resume.py): at most ~5 min lost
 
@@ -92,6 +100,7 @@ class RecipeConfig:
     bpe_size: int = 1024
     dtype: str = "bfloat16"  # stored weights
     evalset: EvalSetConfig | None = EvalSetConfig()
+    tasks: TaskMix = TaskMix()
     threads: int = 2
 
 
@@ -110,7 +119,7 @@ def override(cfg: RecipeConfig, assignments: list[str]) -> RecipeConfig:
         known = (sorted(target) if isinstance(target, dict) else
                  [f.name for f in fields(target)] if target is not None and is_dataclass(target) else [])
         if not eq or name not in known:
-            hint = f"known: {', '.join(known)}" if known else "sections: train, data, evalset, audio, text, or none"
+            hint = f"known: {', '.join(known)}" if known else "sections: train, data, evalset, tasks, audio, text, or none"
             raise ValueError(f"cannot set {item!r}: expected SECTION.NAME=VALUE ({hint})")
         value = _like(target[name] if isinstance(target, dict) else getattr(target, name), value, item)
         changed = dict(target, **{name: value}) if isinstance(target, dict) else replace(target, **{name: value})
@@ -169,6 +178,7 @@ class Prepared:
 def prepare(cfg: RecipeConfig, cache: Path, log=print) -> Prepared:
     """Seed everything, then build (or load from `cache`) data, tokenizer and the initial model."""
     t0 = time.time()
+    precision(cfg.train.autocast)  # a bad value fails before minutes of data building
     torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)
     random.seed(cfg.seed)
@@ -194,7 +204,7 @@ def prepare(cfg: RecipeConfig, cache: Path, log=print) -> Prepared:
     log(f"model: {n_params / 1e6:.2f} M parameters (vocab {rows})")
 
     [im_end], [pad] = spec.tokenize(IM_END, True), spec.tokenize(END_OF_TEXT, True)
-    examples = Examples(store, spec, im_end, pad, chars, TaskMix(), SpecAugment())
+    examples = Examples(store, spec, im_end, pad, chars, cfg.tasks, SpecAugment())
     return Prepared(store, work, raw, model, examples, n_params, t_data)
 
 
@@ -221,7 +231,7 @@ def run(cfg: RecipeConfig, out: Path, cache: Path, log=print, *, restart: bool =
             clips=len(store), hours=round(dataset_hours(store), 3), steps=cfg.train.steps,
             ctc_steps=cfg.train.ctc_steps,
             data_seconds=round(p.seconds, 1), data_build_seconds=build_seconds(cfg.data, cache),
-            train_seconds=round(t_train, 1), resumed_at=resumed,
+            train_seconds=round(t_train, 1), resumed_at=resumed, precision=precision(cfg.train.autocast),
             total_seconds=round(time.time() - t0 + (resumed[-1]["seconds"] if resumed else 0.0), 1),
             machine=machine(cfg.threads), history=history,
         )
@@ -237,6 +247,7 @@ def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainC
     machine}); `seconds` in both count training time over all runs, less the steps a run did after
     its last snapshot (done again by the next)."""
     rng = np.random.default_rng(seed)
+    bf16 = precision(cfg.autocast) == "bf16"
     frames = np.diff(store.offsets)
     multi = np.array([len(m["segments"]) > 1 for m in store.meta])
     everything = np.arange(len(store))
@@ -270,11 +281,11 @@ def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainC
         audio_s += sum(m.shape[1] for m in batch.mels) / 100
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model.ctc_only(batch) if acoustic else model(batch)
         if acoustic:
-            out = model.ctc_only(batch)
             loss = out["ctc"]
         else:
-            out = model(batch)
             loss = out["ce"] + cfg.ctc_weight * out["ctc"] + cfg.guide_weight * out.get("guide", 0.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -294,6 +305,17 @@ def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainC
                           seconds=time.time() - t0, audio_s=audio_s, history=history, window=window, resumes=resumes)
     model.eval()
     return history, resumes
+
+
+def precision(autocast: str) -> str:
+    """'bf16' or 'fp32': what TrainConfig.autocast means on this CPU."""
+    if autocast not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"train.autocast={autocast!r}: choose auto, bf16 or fp32")
+    if autocast != "auto":
+        return autocast
+    from runtime.placement.detect import cpu_summary
+
+    return "bf16" if {"avx512_bf16", "amx_bf16"} & set(cpu_summary()[1]) else "fp32"
 
 
 def machine(threads: int) -> str:

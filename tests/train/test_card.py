@@ -1,9 +1,9 @@
 """The model card says how the shipped model was trained: the guided-attention term appears when,
-and only when, the recipe used it."""
+and only when, the recipe used it; the task mix and the training precision are the recipe's."""
 
 from dataclasses import asdict, replace
 
-from train.card import _phases
+from train.card import _phases, _precision, _tasks
 from train.recipe import TrainConfig
 
 
@@ -19,3 +19,13 @@ def test_the_objective_names_the_guide_only_when_it_was_on():
     assert "1.0 × guided attention: head 0 of decoder layers 1, 2, 3" in guided
     assert "Gaussian of 3.0 rows" in guided and guided.endswith("the time it names.")
     assert "guided" not in _phases(info, {k: v for k, v in _train().items() if not k.startswith("guide")})
+
+
+def test_the_card_names_the_task_mix_and_precision_of_the_run():
+    from train.batches import TaskMix
+
+    info = {"recipe": {"tasks": asdict(TaskMix(single_en=(0.85, 0.15, 0.0)))}, "precision": "bf16"}
+    assert "transcribe/language/timestamps 85/15/0 % for English single sentences" in _tasks(info)
+    assert "BF16 under `torch.autocast`" in _precision(info)
+    older = {"recipe": {}}  # a run from before both were recorded: the old default mix, FP32
+    assert "mostly timestamps" in _tasks(older) and _precision(older) == "; FP32 throughout"

@@ -91,6 +91,7 @@ def test_override_changes_the_named_fields_and_rejects_unknown_ones():
         with pytest.raises(ValueError, match=want):
             override(RecipeConfig(), [bad])
     assert override(RecipeConfig(), ["train.lr=1"]).train.lr == 1.0 and override(RecipeConfig(), ["data.seed=4"]).data.seed == 4
+    assert override(RecipeConfig(), ["tasks.single_en=[0.7, 0.3, 0]"]).tasks.single_en == (0.7, 0.3, 0.0)
 
 
 def test_cli_says_what_a_bad_assignment_is():
