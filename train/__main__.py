@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="discard the snapshot an interrupted run of the same recipe left in --cache (it resumes from it otherwise)")
 
     pl = sub.add_parser("pilot", help="a shortened recipe scored by greedy CTC (and, after joint steps, decoder) "
-                                      "transcripts: a 40-60 min check of a recipe change before the full run")
+                                      "transcripts: a 20-60 min check of a recipe change before the full run")
     pl.add_argument("--ctc-steps", type=int, default=2500)
     pl.add_argument("--steps", type=int, default=0, help="joint steps after the acoustic ones (0: score the encoder only)")
     pl.add_argument("--eval", type=Path, action="append",
