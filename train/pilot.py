@@ -88,7 +88,7 @@ def run_pilot(cfg: RecipeConfig, ctc_steps: int, steps: int, cache: Path, sets: 
     cfg = replace(cfg, train=replace(cfg.train, ctc_steps=ctc_steps, steps=steps), evalset=None)
     p = prepare(cfg, cache, log)
     snapshot = snapshot_path(cfg, cache)
-    history, resumed = train_loop(p.model, p.examples, p.store, cfg.train, cfg.seed, log, snapshot)
+    history, resumed = train_loop(p.model, p.examples, p.store, cfg.train, cfg.seed, log, snapshot, p.precision)
     t0 = time.time()
     scores = {name: pilot_scores(p.model, p.examples, p.tokenizer, d, decoder=steps > 0) for name, d in sets.items()}
     for name, by in scores.items():

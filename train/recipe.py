@@ -172,13 +172,14 @@ class Prepared:
     model: TrainableMossAudio
     examples: Examples
     parameters: int  # in the checkpoint (no CTC head)
+    precision: str  # what TrainConfig.autocast means on this CPU: 'bf16' or 'fp32'
     seconds: float  # building (or loading) the data
 
 
 def prepare(cfg: RecipeConfig, cache: Path, log=print) -> Prepared:
     """Seed everything, then build (or load from `cache`) data, tokenizer and the initial model."""
     t0 = time.time()
-    precision(cfg.train.autocast)  # a bad value fails before minutes of data building
+    mode = precision(cfg.train.autocast)  # resolved once; a bad value fails before minutes of data building
     torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)
     random.seed(cfg.seed)
@@ -205,7 +206,7 @@ def prepare(cfg: RecipeConfig, cache: Path, log=print) -> Prepared:
 
     [im_end], [pad] = spec.tokenize(IM_END, True), spec.tokenize(END_OF_TEXT, True)
     examples = Examples(store, spec, im_end, pad, chars, cfg.tasks, SpecAugment())
-    return Prepared(store, work, raw, model, examples, n_params, t_data)
+    return Prepared(store, work, raw, model, examples, n_params, mode, t_data)
 
 
 def run(cfg: RecipeConfig, out: Path, cache: Path, log=print, *, restart: bool = False) -> dict:
@@ -219,7 +220,7 @@ def run(cfg: RecipeConfig, out: Path, cache: Path, log=print, *, restart: bool =
     snapshot = snapshot_path(cfg, cache)
     if restart:
         snapshot.unlink(missing_ok=True)
-    history, resumed = train_loop(model, p.examples, store, cfg.train, cfg.seed, log, snapshot)
+    history, resumed = train_loop(model, p.examples, store, cfg.train, cfg.seed, log, snapshot, p.precision)
     t_train = history[-1]["seconds"] if history else 0.0
 
     with atomic_dir(out) as tmp:
@@ -231,7 +232,7 @@ def run(cfg: RecipeConfig, out: Path, cache: Path, log=print, *, restart: bool =
             clips=len(store), hours=round(dataset_hours(store), 3), steps=cfg.train.steps,
             ctc_steps=cfg.train.ctc_steps,
             data_seconds=round(p.seconds, 1), data_build_seconds=build_seconds(cfg.data, cache),
-            train_seconds=round(t_train, 1), resumed_at=resumed, precision=precision(cfg.train.autocast),
+            train_seconds=round(t_train, 1), resumed_at=resumed, precision=p.precision,
             total_seconds=round(time.time() - t0 + (resumed[-1]["seconds"] if resumed else 0.0), 1),
             machine=machine(cfg.threads), history=history,
         )
@@ -242,12 +243,12 @@ def run(cfg: RecipeConfig, out: Path, cache: Path, log=print, *, restart: bool =
 
 
 def train_loop(model: TrainableMossAudio, examples: Examples, store, cfg: TrainConfig, seed: int, log,
-               snapshot: Path) -> tuple[list[dict], list[dict]]:
+               snapshot: Path, compute: str) -> tuple[list[dict], list[dict]]:
     """(history, resumes): the log records, and where each earlier run stopped ({step, seconds,
     machine}); `seconds` in both count training time over all runs, less the steps a run did after
     its last snapshot (done again by the next)."""
     rng = np.random.default_rng(seed)
-    bf16 = precision(cfg.autocast) == "bf16"
+    bf16 = compute == "bf16"  # Prepared.precision
     frames = np.diff(store.offsets)
     multi = np.array([len(m["segments"]) > 1 for m in store.meta])
     everything = np.arange(len(store))

@@ -126,7 +126,8 @@ def test_guided_training_moves_head_0_to_where_the_tokens_are(trained, tmp_path)
         cfg = small_recipe()
         cfg = replace(cfg, train=replace(cfg.train, guide_weight=weight, guide_layers=(0, 1)), evalset=None)
         p = prepare(cfg, cache, log=lambda m: None)
-        history, _ = train_loop(p.model, p.examples, p.store, cfg.train, cfg.seed, lambda m: None, tmp_path / f"{weight}.pt")
+        history, _ = train_loop(p.model, p.examples, p.store, cfg.train, cfg.seed, lambda m: None, tmp_path / f"{weight}.pt",
+                                p.precision)
         logged = [h for h in history if "guide" in h]
         assert all(h["phase"] == "joint" and math.isfinite(h["guide"]) for h in logged)
         assert len(logged) == (len([h for h in history if h["phase"] == "joint"]) if weight else 0)
