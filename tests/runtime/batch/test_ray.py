@@ -12,12 +12,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from runtime.batch.ray_runner import RaySpec, import_ray, per_actor
+from runtime.batch.ray_runner import RaySpec, _stop, import_ray, per_actor
 from runtime.batch.worker import LoadSpec
 from runtime.errors import MissingDependencyError
 from tests.runtime.batch.conftest import N_CLIPS, SETTINGS, batch, records
@@ -89,6 +90,25 @@ def test_a_bundle_failing_its_sha256_on_a_node_stops_the_run(tampered_bundle, au
                 env={**os.environ, **TOKEN_AUTH})
     assert run.returncode == 2, run.stderr[-3000:]
     assert run.stderr.strip().splitlines()[-1].startswith("error: sha256 of")
+
+
+def test_stopping_closes_the_rows_and_waits_for_ray_datas_threads():
+    """Ray Data's threads must be gone before ray.shutdown (ray_runner._stop); this thread stands
+    for its block fetcher, still finishing a step when the run stops."""
+    closed = threading.Event()
+
+    def rows():
+        try:
+            yield {}
+        finally:
+            closed.set()
+
+    fetcher = threading.Thread(target=time.sleep, args=(0.5,), name="iter_threaded", daemon=True)
+    fetcher.start()
+    it = rows()
+    next(it)
+    _stop(it)
+    assert closed.is_set() and not fetcher.is_alive()
 
 
 def test_actors_take_a_fair_share_of_the_cluster_unless_told():
