@@ -69,6 +69,14 @@ def _tasks(info: dict) -> str:
             f"{_percent(mix['single_other'])} % for other languages, {_percent(mix['multi'])} % for multi-sentence clips")
 
 
+def _word_clips(data: dict) -> str:
+    """The one-to-three-word clips, where the recipe had them (before, their count is not in train_info)."""
+    words = data.get("words")
+    if not words:
+        return ""
+    return (f", clips of one to three common words ({', '.join(f'{n} {lang}' for lang, n in words.items())}),")
+
+
 def _percent(mix: list[float]) -> str:
     return "/".join(str(round(100 * p)) for p in mix)
 
@@ -150,7 +158,7 @@ audio span with time markers, then the question); greedy decoding (`generation_c
 
 * **Data**: {info['clips']} clips, {info['hours']:.1f} h at 16 kHz, synthesized with espeak-ng by the recipe:
   single sentences (English {rec['data']['single']['en']}, and {rec['data']['single']['de']} each in German, French,
-  Spanish, Italian) and clips of {rec['data']['sentences_per_multi'][0]}–{rec['data']['sentences_per_multi'][1]} sentences joined with
+  Spanish, Italian){_word_clips(rec['data'])} and clips of {rec['data']['sentences_per_multi'][0]}–{rec['data']['sentences_per_multi'][1]} sentences joined with
   0.3–1.0 s pauses (English {rec['data']['multi']['en']}, {rec['data']['multi']['de']} per other language) whose sentence
   boundaries are the energy-trimmed speech onsets and offsets. Texts: English templates (people, objects, places,
   times), numbers, dates and clock times, and sequences of common words from `wordfreq`; short German, French,

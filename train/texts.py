@@ -192,8 +192,11 @@ def _foreign_template(r: random.Random, lang: str) -> str:
     return f"{r.choice(g['s'])} {r.choice(g['v'])} {r.choice(g['o'])} {r.choice(g['p'])}."
 
 
-def sentence(r: random.Random, lang: str, short: bool = False) -> str:
-    """One sentence; `short` keeps it to a few words (for multi-sentence clips)."""
+def sentence(r: random.Random, lang: str, short: bool = False, words: bool = False) -> str:
+    """One sentence; `short` keeps it to a few words (for multi-sentence clips), `words` makes it one
+    to three common words (clips of a second or so, where language identification is hardest)."""
+    if words:
+        return _word_sequence(r, lang, 1, 3)
     x = r.random()
     if lang == "en":
         if x < 0.45:
@@ -206,17 +209,17 @@ def sentence(r: random.Random, lang: str, short: bool = False) -> str:
     return _word_sequence(r, lang, 2, 4 if short else 7)
 
 
-def sentences(seed: int, lang: str, n: int, *, heldout: bool, short: bool = False,
+def sentences(seed: int, lang: str, n: int, *, heldout: bool, short: bool = False, words: bool = False,
               exclude: set[str] = frozenset()) -> list[Sentence]:
     """n distinct sentences from one side of the split; `exclude` holds normalized texts to skip."""
-    r = random.Random(f"{seed}-{lang}-{heldout}-{short}")
+    r = random.Random(f"{seed}-{lang}-{heldout}-{short}" + ("-words" if words else ""))
     out: dict[str, Sentence] = {}
     tries = 0
     while len(out) < n:
         tries += 1
         if tries > 50 * n + 1000:
             raise RuntimeError(f"could not make {n} distinct {lang} sentences; lower the count")
-        text = sentence(r, lang, short)
+        text = sentence(r, lang, short, words)
         key = normalize(text)
         if key in out or key in exclude or is_heldout(text) != heldout or is_demo(text):
             continue

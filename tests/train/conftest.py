@@ -19,7 +19,8 @@ def small_recipe(steps: int = 40, ctc_steps: int = 10):
 
     return RecipeConfig(
         seed=3,
-        data=DataConfig(seed=3, single={"en": 8, "de": 2, "fr": 2}, multi={"en": 2}, workers=1),
+        data=DataConfig(seed=3, single={"en": 8, "de": 2, "fr": 2}, multi={"en": 2}, words={"de": 1},
+                        workers=1),
         train=TrainConfig(ctc_steps=ctc_steps, steps=steps, lr=3e-3, warmup=4, budget_frames=3000, max_batch=4, curriculum=0.2,
                           log_every=5, guide_layers=(0, 1)),  # the guide is on by default; 2 layers here
         audio=dict(d_model=64, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=128,

@@ -3,7 +3,8 @@ and only when, the recipe used it; the task mix and the training precision are t
 
 from dataclasses import asdict, replace
 
-from train.card import _phases, _precision, _tasks
+from train.card import _phases, _precision, _tasks, _word_clips
+from train.data import DataConfig
 from train.recipe import TrainConfig
 
 
@@ -29,3 +30,9 @@ def test_the_card_names_the_task_mix_and_precision_of_the_run():
     assert "BF16 under `torch.autocast`" in _precision(info)
     older = {"recipe": {}}  # a run from before both were recorded: the old default mix, FP32
     assert "mostly timestamps" in _tasks(older) and _precision(older) == "; FP32 throughout"
+
+
+def test_the_card_counts_word_clips_only_for_recipes_that_had_them():
+    data = asdict(DataConfig(words={"en": 300, "de": 20}))
+    assert _word_clips(data) == ", clips of one to three common words (300 en, 20 de),"
+    assert _word_clips({k: v for k, v in data.items() if k != "words"}) == ""

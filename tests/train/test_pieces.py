@@ -140,3 +140,17 @@ def test_data_cache_key_follows_the_text_and_voice_generators(tmp_path, monkeypa
     edited.write_bytes(Path(texts.__file__).read_bytes() + b"\n# a changed word list\n")
     monkeypatch.setattr(data.texts, "__file__", str(edited))
     assert DataConfig().key() != before
+
+
+def test_word_clips_are_one_to_three_words_added_after_every_other_clip():
+    from dataclasses import replace
+
+    from train.data import DataConfig, plan_jobs
+
+    words = sentences(0, "fr", 200, heldout=False, words=True)
+    assert {len(normalize_text(s.text).split()) for s in words} == {1, 2, 3}
+    assert not any(is_heldout(s.text) for s in words)
+    cfg = DataConfig(single={"en": 5, "de": 3}, multi={"en": 2}, words={})
+    without, more = plan_jobs(cfg), plan_jobs(replace(cfg, words={"de": 4, "en": 2}))
+    assert more[: len(without)] == without  # the other clips keep their texts and seeds
+    assert [j.lang for j in more[len(without):]] == ["en", "en", "de", "de", "de", "de"]
