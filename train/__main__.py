@@ -116,7 +116,8 @@ def _run(a) -> int:
     cfg = _recipe(a.assign, a.seed)
     data = cfg.data
     if a.scale != 1.0:
-        data = replace(data, **{part: {k: max(1, int(v * a.scale)) for k, v in getattr(data, part).items()}
+        data = replace(data, **{part: {k: max(1, int(v * a.scale)) if v else 0
+                                       for k, v in getattr(data, part).items()}
                                 for part in ("single", "multi", "words")})
     cfg = replace(cfg, data=data, train=replace(cfg.train, steps=cfg.train.steps if a.steps is None else a.steps,
                                                  ctc_steps=cfg.train.ctc_steps if a.ctc_steps is None else a.ctc_steps))

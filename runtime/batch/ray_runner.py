@@ -24,6 +24,7 @@ LOCAL_OBJECT_STORE_BYTES = 128 * 2**20  # records are small; Ray's default (30% 
 # step once told to stop (well under a second here; bounded in case one hangs).
 RAY_DATA_THREADS = ("StreamingExecutor-", "iter_threaded")
 RAY_DATA_JOIN_S = 30.0
+log = logging.getLogger(__name__)
 HOST_PORT = re.compile(r"[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+")  # a GCS address: name or IPv4, or [IPv6]
 
 
@@ -79,6 +80,7 @@ def run_ray(items: Sequence[Item], load: LoadSpec, ask: AskSpec, spec: RaySpec, 
         answered = dataset.map_batches(RayTranscriber, fn_constructor_args=(load, ask), batch_size=1,
                                        compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=num_cpus,
                                        num_gpus=num_gpus)
+        before = set(threading.enumerate())  # a caller's own Ray Data runs are not ours to wait for
         rows = iter(answered.iter_rows())
         try:
             for row in rows:
@@ -86,24 +88,31 @@ def run_ray(items: Sequence[Item], load: LoadSpec, ask: AskSpec, spec: RaySpec, 
                     raise RayError(row["fatal"])
                 yield json.loads(row["record"])
         finally:
-            _stop(rows)
+            _stop(rows, before)
     finally:
         if started:
             ray.shutdown()
 
 
-def _stop(rows: Iterator) -> None:
+def _stop(rows: Iterator, before: set[threading.Thread]) -> None:
     """End Ray Data's iteration before Ray itself. A run stopped early (a node whose bundle fails its
     sha256) left Ray Data's threads running into ray.shutdown, and one that touched the core worker
     after it ended the process with status 1 before the one-line error was printed (seen once in
     five CI runs). Closing the iterator shuts the executor down but waits only 2 s for its thread,
-    and not at all for the threads fetching the next blocks; those are joined here."""
-    close = getattr(rows, "close", None)
-    if close is not None:
-        close()
-    for thread in threading.enumerate():
-        if thread.name.startswith(RAY_DATA_THREADS) and thread is not threading.current_thread():
+    and not at all for the threads fetching the next blocks; those, started by this run, are joined
+    here. (Its block prefetcher stays parked on a condition until collected: never joined.)"""
+    try:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+    except Exception as e:  # the error that stopped the run is the one to report
+        log.warning("closing Ray Data's iteration failed: %s", e)
+    for thread in set(threading.enumerate()) - before:
+        if thread.name.startswith(RAY_DATA_THREADS):
             thread.join(timeout=RAY_DATA_JOIN_S)
+            if thread.is_alive():
+                log.warning("Ray Data thread %s still running after %.0f s; shutting Ray down anyway",
+                            thread.name, RAY_DATA_JOIN_S)
 
 
 def per_actor(spec: RaySpec, load: LoadSpec, actors: int, cluster: dict) -> tuple[float, float]:

@@ -5,6 +5,7 @@ that fails its sha256 check on a node stops the run with that one line."""
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import secrets
 import shutil
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.batch.ray_runner import RaySpec, _stop, import_ray, per_actor
+from runtime.batch.ray_runner import RAY_DATA_THREADS, RaySpec, _stop, import_ray, per_actor
 from runtime.batch.worker import LoadSpec
 from runtime.errors import MissingDependencyError
 from tests.runtime.batch.conftest import N_CLIPS, SETTINGS, batch, records
@@ -92,9 +93,10 @@ def test_a_bundle_failing_its_sha256_on_a_node_stops_the_run(tampered_bundle, au
     assert run.stderr.strip().splitlines()[-1].startswith("error: sha256 of")
 
 
-def test_stopping_closes_the_rows_and_waits_for_ray_datas_threads():
-    """Ray Data's threads must be gone before ray.shutdown (ray_runner._stop); this thread stands
-    for its block fetcher, still finishing a step when the run stops."""
+def test_stopping_closes_the_rows_and_waits_for_the_runs_ray_data_threads():
+    """Ray Data's threads must be gone before ray.shutdown (ray_runner._stop): this one stands for
+    its block fetcher, still finishing a step when the run stops; one that was running before the
+    run started belongs to someone else and is not waited for."""
     closed = threading.Event()
 
     def rows():
@@ -103,12 +105,26 @@ def test_stopping_closes_the_rows_and_waits_for_ray_datas_threads():
         finally:
             closed.set()
 
+    theirs = threading.Thread(target=time.sleep, args=(5,), name="iter_threaded", daemon=True)
+    theirs.start()
+    before = set(threading.enumerate())
     fetcher = threading.Thread(target=time.sleep, args=(0.5,), name="iter_threaded", daemon=True)
     fetcher.start()
     it = rows()
     next(it)
-    _stop(it)
-    assert closed.is_set() and not fetcher.is_alive()
+    _stop(it, before)
+    assert closed.is_set() and not fetcher.is_alive() and theirs.is_alive()
+
+
+def test_the_thread_names_waited_for_are_ray_datas():
+    """A rename in Ray Data would make the wait a silent no-op: the names must occur in its source."""
+    pytest.importorskip("ray.data", reason="the [ray] extra is not installed")
+    from ray.data._internal.block_batching import util
+    from ray.data._internal.execution import streaming_executor
+
+    sources = inspect.getsource(util) + inspect.getsource(streaming_executor)
+    assert 'name="iter_threaded"' in sources and 'f"StreamingExecutor-{' in sources
+    assert RAY_DATA_THREADS == ("StreamingExecutor-", "iter_threaded")
 
 
 def test_actors_take_a_fair_share_of_the_cluster_unless_told():
