@@ -58,6 +58,10 @@ class Job:
 def plan_jobs(cfg: DataConfig) -> list[Job]:
     """Which sentences go into which clip. Texts come from the training side of the split."""
     jobs: list[Job] = []
+
+    def add(lang: str, texts: tuple[str, ...]) -> None:  # a clip's seed follows its place in the plan
+        jobs.append(Job(len(jobs), lang, texts, cfg.seed * 1_000_003 + len(jobs)))
+
     r = random.Random(cfg.seed)
     for lang in LANGUAGES:
         n_single, n_multi = cfg.single.get(lang, 0), cfg.multi.get(lang, 0)
@@ -66,15 +70,14 @@ def plan_jobs(cfg: DataConfig) -> list[Job]:
         singles = sentences(cfg.seed, lang, n_single, heldout=False)
         shorts = sentences(cfg.seed, lang, sum(counts), heldout=False, short=True)
         for s in singles:
-            jobs.append(Job(len(jobs), lang, (s.text,), cfg.seed * 1_000_003 + len(jobs)))
+            add(lang, (s.text,))
         at = 0
         for c in counts:
-            texts = tuple(s.text for s in shorts[at : at + c])
+            add(lang, tuple(s.text for s in shorts[at : at + c]))
             at += c
-            jobs.append(Job(len(jobs), lang, texts, cfg.seed * 1_000_003 + len(jobs)))
     for lang in LANGUAGES:  # after the others, so that adding word clips leaves every other clip as it was
         for s in sentences(cfg.seed, lang, cfg.words.get(lang, 0), heldout=False, words=True):
-            jobs.append(Job(len(jobs), lang, (s.text,), cfg.seed * 1_000_003 + len(jobs)))
+            add(lang, (s.text,))
     return jobs
 
 

@@ -123,8 +123,8 @@ def test_the_thread_names_waited_for_are_ray_datas():
     from ray.data._internal.execution import streaming_executor
 
     sources = inspect.getsource(util) + inspect.getsource(streaming_executor)
-    assert 'name="iter_threaded"' in sources and 'f"StreamingExecutor-{' in sources
-    assert RAY_DATA_THREADS == ("StreamingExecutor-", "iter_threaded")
+    executor, fetcher = RAY_DATA_THREADS
+    assert f'f"{executor}{{' in sources and f'name="{fetcher}"' in sources
 
 
 def test_actors_take_a_fair_share_of_the_cluster_unless_told():
