@@ -1,5 +1,5 @@
-"""python -m train {run, pilot, evalset, score, report}: the recipe, a shortened pilot of it,
-evaluation sets, scoring a bundle, and the model card's measurements."""
+"""python -m train {run, pilot, evalset, score, compare, report}: the recipe, a shortened pilot of it,
+evaluation sets, scoring a bundle, comparing two bundles' scores, and the model card's measurements."""
 
 from __future__ import annotations
 
@@ -58,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--decoder", default="f32")
     s.add_argument("--json", type=Path, help="also write the scores and every answer here")
 
+    c = sub.add_parser("compare", help="two `score --json` files of the same evaluation set: each metric's difference "
+                                       "with its 95 %% interval over resampled clips (paired bootstrap)")
+    c.add_argument("a", type=Path)
+    c.add_argument("b", type=Path)
+    c.add_argument("--resamples", type=int, default=10_000)
+    c.add_argument("--seed", type=int, default=0)
+
     rp = sub.add_parser("report", help="export every variant, score them on the shipped and second sets, "
                                        "check against the reference, and rewrite the model card")
     rp.add_argument("--model", type=Path, default=DEFAULT_OUT)
@@ -76,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return _pilot(a)
     if a.cmd == "evalset":
         return _evalset(a)
+    if a.cmd == "compare":
+        return _compare(a)
     return _score(a)
 
 
@@ -184,6 +193,18 @@ def _score(a) -> int:
     print(format_scores(result["summary"]))
     if a.json:
         a.json.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    return 0
+
+
+def _compare(a) -> int:
+    from train.compare import compare, format_differences, load_items
+
+    try:
+        rows = compare(load_items(a.a), load_items(a.b), resamples=a.resamples, seed=a.seed)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_differences(rows, a.a.name, a.b.name))
     return 0
 
 

@@ -52,6 +52,10 @@ def _phases(info: dict, tr: dict) -> str:
                   f"{', '.join(map(str, tr['guide_layers']))} is pulled toward the audio row where each answer token is "
                   f"spoken (a Gaussian of {tr['guide_width']} rows around it), found by forced-aligning the transcript "
                   "to the same step's CTC outputs; a timestamp token toward the time it names")
+    if tr.get("time_weight"):  # train/timeprobe.py; recipes from before it have no such field
+        joint += (f", plus {tr['time_weight']} × a time probe: a linear head on the input of decoder layer "
+                  f"{tr['time_layer']} reads every audio row's time (whole seconds, tenths, hundredths of its "
+                  "centre), so that the layers reading a row find when it is")
     joint += "."
     if not info.get("ctc_steps"):
         return joint[0].upper() + joint[1:]

@@ -13,6 +13,7 @@ steps where CTC over the 1k BPE vocabulary had not after 1200.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -28,8 +29,10 @@ from export.modeling import AudioTower, _downsampled
 from export.reference import layer_outputs_changed, qwen3_config
 from runtime.chunks import chunk_lengths
 from train.align import Anchors, ctc_first_frames
+from train.features import FRONT_END
 from train.guide import attention_taps, guide_loss
 from train.score import MAX_ANSWER_TOKENS
+from train.timeprobe import CLASSES, layer_input, time_probe_loss
 
 IGNORE = -100
 
@@ -48,7 +51,7 @@ class Batch:
 
 class TrainableMossAudio(nn.Module):
     def __init__(self, config: ModelConfig, ctc_chars: int, ctc_upsample: int = 3,
-                 guide_layers: tuple[int, ...] = (), guide_width: float = 3.0):
+                 guide_layers: tuple[int, ...] = (), guide_width: float = 3.0, time_layer: int | None = None):
         super().__init__()
         from transformers import Qwen3Model
 
@@ -62,6 +65,14 @@ class TrainableMossAudio(nn.Module):
         if any(not 0 <= i < config.text.num_hidden_layers for i in self.guide_layers):
             raise ValueError(f"guide_layers {self.guide_layers}: the decoder has layers 0..{config.text.num_hidden_layers - 1}")
         self._init_stem()
+        # train/timeprobe.py; made after the stem's init so that without it every weight starts as before
+        self.time_layer = time_layer
+        self.time_head = None
+        if time_layer is not None:
+            if not 0 < time_layer < config.text.num_hidden_layers:
+                raise ValueError(f"time_layer {time_layer}: it probes the input of a decoder layer above the first, "
+                                 f"1..{config.text.num_hidden_layers - 1}")
+            self.time_head = nn.Linear(config.text.hidden_size, sum(CLASSES))
 
     def _init_stem(self) -> None:
         """Variance-preserving conv stem: with PyTorch's default init the stem's output is ~40x
@@ -150,9 +161,12 @@ class TrainableMossAudio(nn.Module):
         return out
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Joint losses: answer cross-entropy, CTC, and with guide layers the guided-attention loss."""
+        """Joint losses: answer cross-entropy, CTC, with guide layers the guided-attention loss and
+        with a time layer the time probe's."""
         rows = self.audio_rows(batch.mels)
-        with attention_taps(self.language_model.layers, self.guide_layers) as probs:
+        layers = self.language_model.layers
+        probe = layer_input(layers, self.time_layer) if self.time_head is not None else nullcontext([])
+        with attention_taps(layers, self.guide_layers) as probs, probe as seen:
             hidden = self._hidden(batch.ids, batch.audio_rows, rows)
         where = batch.labels != IGNORE
         logits = self.lm_head(hidden[where])
@@ -163,6 +177,8 @@ class TrainableMossAudio(nn.Module):
             targets = self._guide_targets(log_probs.detach(), frames, batch)
             out["guide"] = guide_loss(probs, batch.audio_rows, batch.labels, targets, self.guide_width, IGNORE)
         out["ctc"] = self._ctc(log_probs, frames, batch.ctc_targets)
+        if self.time_head is not None:
+            out["time"] = time_probe_loss(self.time_head, seen[0], batch.audio_rows, FRONT_END.tokens_per_second)
         return out
 
     def ctc_only(self, batch: Batch) -> dict[str, torch.Tensor]:

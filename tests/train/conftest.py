@@ -22,7 +22,8 @@ def small_recipe(steps: int = 40, ctc_steps: int = 10):
         data=DataConfig(seed=3, single={"en": 8, "de": 2, "fr": 2}, multi={"en": 2}, words={"de": 1},
                         workers=1),
         train=TrainConfig(ctc_steps=ctc_steps, steps=steps, lr=3e-3, warmup=4, budget_frames=3000, max_batch=4, curriculum=0.2,
-                          log_every=5, guide_layers=(0, 1)),  # the guide is on by default; 2 layers here
+                          log_every=5, guide_layers=(0, 1),  # the guide is on by default; 2 layers here
+                          time_weight=0.5, time_layer=1),  # the probe is off by default: on here so the recipe's runs cover it
         audio=dict(d_model=64, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=128,
                    downsample_hidden_size=8, output_dim=64, deepstack_encoder_layer_indexes=[0, 1]),
         text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,

@@ -1,5 +1,5 @@
-"""The model card says how the shipped model was trained: the guided-attention term appears when,
-and only when, the recipe used it; the task mix and the training precision are the recipe's."""
+"""The model card says how the shipped model was trained: the guided-attention and time-probe
+terms appear when, and only when, the recipe used them; the task mix and the training precision are the recipe's."""
 
 from dataclasses import asdict, replace
 
@@ -14,12 +14,22 @@ def _train(**changes) -> dict:
 
 def test_the_objective_names_the_guide_only_when_it_was_on():
     info = {"ctc_steps": 5000, "steps": 4500}
-    plain = _phases(info, _train(guide_weight=0.0))
-    guided = _phases(info, _train(guide_weight=1.0, guide_layers=(1, 2, 3), guide_width=3.0))
+    plain = _phases(info, _train(guide_weight=0.0, time_weight=0.0))
+    guided = _phases(info, _train(guide_weight=1.0, guide_layers=(1, 2, 3), guide_width=3.0, time_weight=0.0))
     assert "guided" not in plain and plain.endswith("character CTC.")
     assert "1.0 × guided attention: head 0 of decoder layers 1, 2, 3" in guided
     assert "Gaussian of 3.0 rows" in guided and guided.endswith("the time it names.")
     assert "guided" not in _phases(info, {k: v for k, v in _train().items() if not k.startswith("guide")})
+
+
+def test_the_objective_names_the_time_probe_only_when_it_was_on():
+    info = {"ctc_steps": 6000, "steps": 6000}
+    probed = _phases(info, _train(time_weight=0.5, time_layer=2))
+    assert "0.5 × a time probe: a linear head on the input of decoder layer 2" in probed
+    assert probed.endswith("find when it is.")
+    assert "time probe" not in _phases(info, _train(time_weight=0.0))
+    older = {k: v for k, v in _train().items() if not k.startswith("time")}  # a recipe from before it
+    assert "time probe" not in _phases(info, older)
 
 
 def test_the_card_names_the_task_mix_and_precision_of_the_run():
