@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                                        "with its 95 %% interval over resampled clips (paired bootstrap)")
     c.add_argument("a", type=Path)
     c.add_argument("b", type=Path)
-    c.add_argument("--resamples", type=int, default=10_000)
+    from train.compare import RESAMPLES
+
+    c.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap draws (at least 1)")
     c.add_argument("--seed", type=int, default=0)
 
     rp = sub.add_parser("report", help="export every variant, score them on the shipped and second sets, "

@@ -87,7 +87,8 @@ class TrainConfig:
     # joint steps (loss 8.2 -> 0.03) and its timestamps moved partly: text CER 48.8 -> 34.5 %, boundary
     # error on clips with the right segment count 0.59 -> 0.39 s, second-set MAE 1.96 -> 1.01 s; but
     # the written fractions stayed habitual (".99", ".22", ".55"), fewer counts were right (21 -> 18 of
-    # 25; MAE 1.04 -> 1.17 s), and CER (en) went 17.8 -> 21.7 %, language 96 -> 92 %. Step cost +0-2 %.
+    # 25; MAE 1.04 -> 1.17 s), and CER (en) went 17.8 -> 21.7 %, language 96 -> 92 %. Step cost: the same
+    # within noise (paired ratio 1.018).
     time_weight: float = 0.0
     time_layer: int = 2
     # "auto": matmuls and convolutions in BF16 (torch.autocast; weights, optimizer and losses stay FP32)

@@ -26,8 +26,8 @@ from runtime.atomic import write_bytes_atomic
 # The code that decides what a step computes (repository paths); a change to any of them, or
 # another torch, starts a new run. Even a comment does: a false restart costs time, a false resume
 # would mix two recipes in one model.
-_CODE = ("train/recipe.py", "train/model.py", "train/guide.py", "train/align.py", "train/batches.py", "train/tasks.py",
-         "train/features.py", "export/modeling.py", "export/reference.py", "runtime/prompt.py", "runtime/chunks.py")
+_CODE = ("train/recipe.py", "train/model.py", "train/guide.py", "train/timeprobe.py", "train/align.py", "train/batches.py",
+         "train/tasks.py", "train/features.py", "export/modeling.py", "export/reference.py", "runtime/prompt.py", "runtime/chunks.py")
 _ROOT = Path(__file__).resolve().parent.parent
 # Settings that only say how often to log or snapshot: changing them keeps a run resumable.
 _BOOKKEEPING = {"log_every": 0, "snapshot_every": 0}

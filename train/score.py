@@ -20,6 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 # Longest answer scored here and decoded in PyTorch (TrainableMossAudio.greedy): the same cap, so
@@ -61,31 +62,55 @@ def timestamp_error(pred: list[Span], true: list[Span], duration: float) -> tupl
     return err, 2 * max(len(pred), len(true))
 
 
+@dataclass(frozen=True)
+class Metric:
+    """A ratio of per-clip sums, sum(num) / sum(den), over the clips of one task (ids in item order):
+    what `summarize` reports and what `train compare` resamples."""
+
+    ids: tuple[str, ...]
+    num: np.ndarray
+    den: np.ndarray
+    lower_is_better: bool
+
+    def value(self) -> float:
+        return float(self.num.sum() / max(self.den.sum(), 1))
+
+
+def clip_metrics(items: list[dict]) -> dict[str, Metric]:
+    """Every metric of the summary as per-clip sums, keyed by its summary name."""
+    out: dict[str, Metric] = {}
+
+    def add(name: str, lower: bool, chosen: list[dict], sums: list[tuple[float, float]]) -> None:
+        if chosen:
+            num, den = zip(*sums)
+            out[name] = Metric(tuple(i.get("id", "") for i in chosen), np.array(num, dtype=float),
+                               np.array(den, dtype=float), lower)
+
+    for key, keep in (("en", lambda i: i["language"] == "English"), ("all", lambda i: True)):
+        chosen = [i for i in items if i["task"] == "transcribe" and keep(i)]
+        counted = [edits(i["answer"], i["prediction"]) for i in chosen]
+        add(f"cer_{key}", True, chosen, [c[:2] for c in counted])
+        add(f"wer_{key}", True, chosen, [c[2:] for c in counted])
+    lang = [i for i in items if i["task"] == "language"]
+    add("language_accuracy", False, lang, [(normalize_text(i["prediction"]) == normalize_text(i["answer"]), 1) for i in lang])
+    stamps = [i for i in items if i["task"] == "timestamps"]
+    pred = [parse_segments(i["prediction"]) for i in stamps]
+    true = [[Span(s["start"], s["end"], s["text"]) for s in i["segments"]] for i in stamps]
+    add("timestamp_mae_s", True, stamps, [timestamp_error(p, t, i["seconds"]) for p, t, i in zip(pred, true, stamps)])
+    add("timestamp_segment_count_accuracy", False, stamps, [(len(p) == len(t), 1) for p, t in zip(pred, true)])
+    add("timestamp_text_cer", True, stamps,
+        [edits(" ".join(s.text for s in t), " ".join(s.text for s in p))[:2] for p, t in zip(pred, true)])
+    return out
+
+
 def summarize(items: list[dict]) -> dict:
     """Aggregate per-item results (each with task, language, answer, prediction, ...)."""
-    out: dict = {}
-    for name, keep in (("en", lambda i: i["language"] == "English"), ("all", lambda i: True)):
-        rows = [edits(i["answer"], i["prediction"]) for i in items if i["task"] == "transcribe" and keep(i)]
-        if rows:
-            ce, cn, we, wn = (sum(x) for x in zip(*rows))
-            out[f"cer_{name}"], out[f"wer_{name}"], out[f"n_transcribe_{name}"] = ce / max(1, cn), we / max(1, wn), len(rows)
-    lang = [i for i in items if i["task"] == "language"]
-    if lang:
-        out["language_accuracy"] = sum(normalize_text(i["prediction"]) == normalize_text(i["answer"]) for i in lang) / len(lang)
-        out["n_language"] = len(lang)
-    stamps = [i for i in items if i["task"] == "timestamps"]
-    if stamps:
-        total, bounds, right, text = 0.0, 0, 0, []
-        for i in stamps:
-            pred = parse_segments(i["prediction"])
-            true = [Span(s["start"], s["end"], s["text"]) for s in i["segments"]]
-            e, b = timestamp_error(pred, true, i["seconds"])
-            total, bounds, right = total + e, bounds + b, right + (len(pred) == len(true))
-            text.append(edits(" ".join(s.text for s in true), " ".join(s.text for s in pred)))
-        out["timestamp_mae_s"] = total / max(1, bounds)
-        out["timestamp_segment_count_accuracy"] = right / len(stamps)
-        out["timestamp_text_cer"] = sum(t[0] for t in text) / max(1, sum(t[1] for t in text))
-        out["n_timestamps"] = len(stamps)
+    metrics = clip_metrics(items)
+    out: dict = {name: m.value() for name, m in metrics.items()}
+    for count, name in (("n_transcribe_en", "cer_en"), ("n_transcribe_all", "cer_all"), ("n_language", "language_accuracy"),
+                        ("n_timestamps", "timestamp_mae_s")):
+        if name in metrics:
+            out[count] = len(metrics[name].ids)
     return out
 
 

@@ -1,5 +1,5 @@
-"""Comparing two score files: the point values are the summary's, a paired draw cancels clips both
-get wrong, a clear difference gets an interval away from zero, and files of different sets are refused."""
+"""Comparing two score files: a paired draw cancels clips both get wrong, a clear difference gets an
+interval away from zero, and files of different sets, or that are not score files, are refused."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import copy
 
 import pytest
 
-from train.compare import compare, format_differences, metrics
-from train.score import summarize
+from train.compare import compare, format_differences, load_items
 
 
 def _items() -> list[dict]:
@@ -25,14 +24,6 @@ def _items() -> list[dict]:
                           segments=[seg(0.1, 1.5, "one two"), seg(2.0, 3.6, "three four")],
                           prediction="[0.10]one two[1.70][2.00]three for[3.60]" if k % 2 else "[0.30]one two three four[3.60]"))
     return items
-
-
-def test_the_values_are_the_summarys():
-    items = _items()
-    s, m = summarize(items), metrics(items)
-    for name in ("cer_en", "cer_all", "language_accuracy", "timestamp_mae_s", "timestamp_segment_count_accuracy",
-                 "timestamp_text_cer"):
-        assert m[name].value() == pytest.approx(s[name], abs=1e-12), name
 
 
 def test_the_same_answers_differ_by_nothing_in_every_draw():
@@ -61,3 +52,19 @@ def test_files_of_different_sets_are_refused():
     a = _items()
     with pytest.raises(ValueError, match="different clips"):
         compare(a, a[:-1])
+    other = copy.deepcopy(a)  # the same ids (they are positional) for another sentence
+    other[3]["answer"] = "a green car is there"
+    with pytest.raises(ValueError, match="clip t3 is not the same clip in both files .answer differ"):
+        compare(a, other)
+    with pytest.raises(ValueError, match="resamples=0"):
+        compare(a, a, resamples=0)
+
+
+def test_a_file_that_is_not_a_score_file_is_named(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{'items': []}")
+    with pytest.raises(ValueError, match="bad.json: not a score file"):
+        load_items(bad)
+    bad.write_text('{"summary": {}}')
+    with pytest.raises(ValueError, match="bad.json: no per-clip answers"):
+        load_items(bad)
