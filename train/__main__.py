@@ -58,12 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--decoder", default="f32")
     s.add_argument("--json", type=Path, help="also write the scores and every answer here")
 
+    from train.compare import RESAMPLES  # numpy and train.score: light
+
     c = sub.add_parser("compare", help="two `score --json` files of the same evaluation set: each metric's difference "
                                        "with its 95 %% interval over resampled clips (paired bootstrap)")
     c.add_argument("a", type=Path)
     c.add_argument("b", type=Path)
-    from train.compare import RESAMPLES
-
     c.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap draws (at least 1)")
     c.add_argument("--seed", type=int, default=0)
 

@@ -32,7 +32,9 @@ class Difference:
     b_better: float  # share of resamples where b is strictly better
 
 
-def _check_same_clips(a_items: list[dict], b_items: list[dict]) -> None:
+def _paired(a_items: list[dict], b_items: list[dict]) -> list[dict]:
+    """b's answers in a's order (so one draw picks the same clips of both), once they are known to
+    answer the same clips."""
     a, b = {i["id"]: i for i in a_items}, {i["id"]: i for i in b_items}
     if a.keys() != b.keys():
         only = sorted(a.keys() ^ b.keys())[:5]
@@ -43,24 +45,21 @@ def _check_same_clips(a_items: list[dict], b_items: list[dict]) -> None:
         if differs:
             raise ValueError(f"clip {clip} is not the same clip in both files ({', '.join(differs)} differ): they come "
                              "from different evaluation sets; score both bundles on one")
+    return [b[i["id"]] for i in a_items]
 
 
 def compare(a_items: list[dict], b_items: list[dict], resamples: int = RESAMPLES, seed: int = 0) -> list[Difference]:
     """Per metric of train/score.py's summary: both values, and b - a's 95 % paired-bootstrap interval."""
     if resamples < 1:
         raise ValueError(f"resamples={resamples}: need at least 1 (10 000 gives stable 95 % intervals)")
-    _check_same_clips(a_items, b_items)
-    ma, mb = clip_metrics(a_items), clip_metrics(b_items)
+    ma, mb = clip_metrics(a_items), clip_metrics(_paired(a_items, b_items))
     out = []
     for name, x in ma.items():
         y = mb[name]
-        at = {clip: k for k, clip in enumerate(y.ids)}
-        order = [at[clip] for clip in x.ids]  # b's clips in a's order: one draw picks the same clips
-        y_num, y_den = y.num[order], y.den[order]
         # the same draws for every metric of the same clips, whatever other metrics there are
         picks = np.random.default_rng(seed).integers(0, len(x.ids), size=(resamples, len(x.ids)))
-        ratio = lambda num, den: num[picks].sum(1) / np.maximum(den[picks].sum(1), 1)  # as Metric.value
-        diff = ratio(y_num, y_den) - ratio(x.num, x.den)
+        ratio = lambda m: m.num[picks].sum(1) / np.maximum(m.den[picks].sum(1), 1)  # as Metric.value
+        diff = ratio(y) - ratio(x)
         better = diff < 0 if x.lower_is_better else diff > 0
         low, high = np.percentile(diff, [2.5, 97.5])
         out.append(Difference(name, x.value(), y.value(), float(low), float(high), float(better.mean())))
