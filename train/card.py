@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from train.tasks import LANGUAGE_QUESTION, TIMESTAMP_QUESTION
+from train.texts import WIDE_VOCABULARY
 from train.voices import EVAL_BASES, EVAL_VARIANTS, PITCH, SPEED, TRAIN_BASES, TRAIN_VARIANTS
 
 
@@ -74,11 +75,13 @@ def _tasks(info: dict) -> str:
 
 
 def _word_clips(data: dict) -> str:
-    """The one-to-three-word clips, where the recipe had them (before, their count is not in train_info)."""
-    words = data.get("words")
-    if not words:
-        return ""
-    return (f", clips of one to three common words ({', '.join(f'{n} {lang}' for lang, n in words.items())}),")
+    """The one-to-three-word and wide-vocabulary clips, where the recipe had them (older train_info
+    files lack their counts)."""
+    kinds = [("clips of one to three common words", data.get("words")),
+             (f"clips of two to seven words, half of them past the most common (up to wordfreq's top "
+              f"{WIDE_VOCABULARY:,})", data.get("wide"))]
+    return "".join(f", {what} ({', '.join(f'{n} {lang}' for lang, n in counts.items())})" for what, counts in kinds
+                   if counts) + ("," if any(counts for _, counts in kinds) else "")
 
 
 def _percent(mix: list[float]) -> str:

@@ -35,6 +35,12 @@ class DataConfig:
     # were 1.3-1.7 s German and French word pairs answered "English"; two-word clips had been 6.8 % of
     # the foreign single sentences, one-word clips none.
     words: dict = field(default_factory=lambda: {"en": 300, "de": 300, "fr": 300, "es": 300, "it": 300})
+    # Single clips of two to seven words, half of them past the common list (texts.wide_words), for a
+    # model that spells from the sound instead of recalling 2,400 spellings. Off: 3000 English ones in
+    # the full recipe (2026-12-07, seed 0, F32 bundle) left random common words (40.9 -> 41.5 % CER),
+    # the second set (51.7 -> 51.0 %) and the demo clip where they were, and cost timestamp text CER
+    # (48.8 -> 62.9 %, paired interval [+7.8, +20.9]) and language (96 -> 88 %); +1.3 min of features.
+    wide: dict = field(default_factory=dict)
     augment: AugmentConfig = AugmentConfig()
     workers: int = 2
 
@@ -78,6 +84,9 @@ def plan_jobs(cfg: DataConfig) -> list[Job]:
     for lang in LANGUAGES:  # after the others, so that adding word clips leaves every other clip as it was
         for s in sentences(cfg.seed, lang, cfg.words.get(lang, 0), heldout=False, words=True):
             add(lang, (s.text,))
+    for lang in LANGUAGES:  # and wide-vocabulary clips after those
+        for s in sentences(cfg.seed, lang, cfg.wide.get(lang, 0), heldout=False, wide=True):
+            add(lang, (s.text,))
     return jobs
 
 
@@ -100,6 +109,20 @@ def _features(args: tuple[Job, AugmentConfig]) -> tuple[np.ndarray, dict]:
     return mel_bf16(samples), meta
 
 
+def _worker_init() -> None:
+    """A forked worker must never collect what it inherited (an onnxruntime session's destructor
+    waits on threads that do not exist after fork: seen as a hung test run), and computes on one
+    thread: the workers already fill the cores, and OpenBLAS's own threads (the mel filterbank's
+    matmul) spinning beside espeak made a clip 2.6x slower (23.3 -> 9.0 ms per clip on 2 cores,
+    same features bit for bit)."""
+    gc.freeze()
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    torch.set_num_threads(1)
+
+
 def build_store(cfg: DataConfig, cache: Path) -> FeatureStore:
     """Features for every job, from the cache when this exact config was built before."""
     folder = cache_folder(cfg, cache)
@@ -108,9 +131,7 @@ def build_store(cfg: DataConfig, cache: Path) -> FeatureStore:
     require_espeak()
     t0 = time.time()
     jobs = plan_jobs(cfg)
-    # gc.freeze: a forked worker must never collect what it inherited (an onnxruntime session's
-    # destructor waits on threads that do not exist after fork: seen as a hung test run)
-    with get_context("fork").Pool(cfg.workers, initializer=gc.freeze) as pool:
+    with get_context("fork").Pool(cfg.workers, initializer=_worker_init) as pool:
         parts = list(progress(pool.imap(_features, [(j, cfg.augment) for j in jobs], chunksize=32),
                               total=len(jobs), desc="synthesize"))
     store = FeatureStore.from_parts(parts)

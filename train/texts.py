@@ -53,6 +53,20 @@ def common_words(lang: str, n: int = 2500) -> tuple[str, ...]:
     return tuple(out)
 
 
+# Word roots kept out of the wide vocabulary (below), which reaches far past the hand-checked list above.
+_BLOCKED_ROOTS = re.compile(r"fuck|shit|cunt|whore|slut|bitch|nigg|porn|dildo|penis|vagin|boob|tits|fag|^rapist|^raping|"
+                            r"masturb|orgasm|horny|hooker|stripper|nazi|^cocks?$|^dicks?$|^rape[sd]?$|sexual|sexy|nude|naked")
+WIDE_VOCABULARY = 12000  # wordfreq's most frequent words that wide-vocabulary clips draw from
+
+
+@lru_cache(maxsize=8)
+def wide_words(lang: str) -> tuple[str, ...]:
+    """The common words, then the rarer ones up to WIDE_VOCABULARY. With 2,400 words the model can
+    learn each spelling by heart; with many it has to spell from the sound (the demo's "jumps" and
+    "lazy" are rank 8530 and 4615)."""
+    return tuple(w for w in common_words(lang, WIDE_VOCABULARY) if not _BLOCKED_ROOTS.search(w))
+
+
 def _cap(s: str) -> str:
     return s[0].upper() + s[1:]
 
@@ -127,9 +141,14 @@ def _en_numbers(r: random.Random) -> str:
     return r.choice(forms)
 
 
-def _word_sequence(r: random.Random, lang: str, lo: int, hi: int) -> str:
+def _word_sequence(r: random.Random, lang: str, lo: int, hi: int, wide: bool = False) -> str:
+    """Mostly frequent words; wide ones take half their words from past the common list."""
     words = common_words(lang)
-    seq = [r.choice(words[:1500]) if r.random() < 0.7 else r.choice(words) for _ in range(r.randint(lo, hi))]
+    if wide:
+        rare = wide_words(lang)[len(words):]
+        seq = [r.choice(rare) if r.random() < 0.5 else r.choice(words) for _ in range(r.randint(lo, hi))]
+    else:
+        seq = [r.choice(words[:1500]) if r.random() < 0.7 else r.choice(words) for _ in range(r.randint(lo, hi))]
     if lang == "en":
         seq = ["I" if s == "i" else s for s in seq]
     return _cap(" ".join(seq)) + r.choice([".", ".", ".", "?", "!"])
@@ -192,11 +211,14 @@ def _foreign_template(r: random.Random, lang: str) -> str:
     return f"{r.choice(g['s'])} {r.choice(g['v'])} {r.choice(g['o'])} {r.choice(g['p'])}."
 
 
-def sentence(r: random.Random, lang: str, short: bool = False, words: bool = False) -> str:
+def sentence(r: random.Random, lang: str, short: bool = False, words: bool = False, wide: bool = False) -> str:
     """One sentence; `short` keeps it to a few words (for multi-sentence clips), `words` makes it one
-    to three common words (clips of a second or so, where language identification is hardest)."""
+    to three common words (clips of a second or so, where language identification is hardest), `wide`
+    two to seven words from the wide vocabulary."""
     if words:
         return _word_sequence(r, lang, 1, 3)
+    if wide:
+        return _word_sequence(r, lang, 2, 7, wide=True)
     x = r.random()
     if lang == "en":
         if x < 0.45:
@@ -210,16 +232,16 @@ def sentence(r: random.Random, lang: str, short: bool = False, words: bool = Fal
 
 
 def sentences(seed: int, lang: str, n: int, *, heldout: bool, short: bool = False, words: bool = False,
-              exclude: set[str] = frozenset()) -> list[Sentence]:
+              wide: bool = False, exclude: set[str] = frozenset()) -> list[Sentence]:
     """n distinct sentences from one side of the split; `exclude` holds normalized texts to skip."""
-    r = random.Random(f"{seed}-{lang}-{heldout}-{short}" + ("-words" if words else ""))
+    r = random.Random(f"{seed}-{lang}-{heldout}-{short}" + ("-words" if words else "") + ("-wide" if wide else ""))
     out: dict[str, Sentence] = {}
     tries = 0
     while len(out) < n:
         tries += 1
         if tries > 50 * n + 1000:
             raise RuntimeError(f"could not make {n} distinct {lang} sentences; lower the count")
-        text = sentence(r, lang, short, words)
+        text = sentence(r, lang, short, words, wide)
         key = normalize(text)
         if key in out or key in exclude or is_heldout(text) != heldout or is_demo(text):
             continue

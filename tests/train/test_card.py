@@ -43,6 +43,8 @@ def test_the_card_names_the_task_mix_and_precision_of_the_run():
 
 
 def test_the_card_counts_word_clips_only_for_recipes_that_had_them():
-    data = asdict(DataConfig(words={"en": 300, "de": 20}))
+    data = asdict(DataConfig(words={"en": 300, "de": 20}, wide={}))
     assert _word_clips(data) == ", clips of one to three common words (300 en, 20 de),"
     assert _word_clips({k: v for k, v in data.items() if k != "words"}) == ""
+    wide = _word_clips(asdict(DataConfig(words={}, wide={"en": 3000})))
+    assert wide == ", clips of two to seven words, half of them past the most common (up to wordfreq's top 12,000) (3000 en),"

@@ -150,7 +150,49 @@ def test_word_clips_are_one_to_three_words_added_after_every_other_clip():
     words = sentences(0, "fr", 200, heldout=False, words=True)
     assert {len(normalize_text(s.text).split()) for s in words} == {1, 2, 3}
     assert not any(is_heldout(s.text) for s in words)
-    cfg = DataConfig(single={"en": 5, "de": 3}, multi={"en": 2}, words={})
+    cfg = DataConfig(single={"en": 5, "de": 3}, multi={"en": 2}, words={}, wide={})
     without, more = plan_jobs(cfg), plan_jobs(replace(cfg, words={"de": 4, "en": 2}))
     assert more[: len(without)] == without  # the other clips keep their texts and seeds
     assert [j.lang for j in more[len(without):]] == ["en", "en", "de", "de", "de", "de"]
+
+
+def test_wide_clips_reach_past_the_common_words_and_come_last():
+    from dataclasses import replace
+
+    from train.data import DataConfig, plan_jobs
+    from train.texts import common_words, wide_words
+
+    common = set(common_words("en"))
+    wide = sentences(0, "en", 300, heldout=False, wide=True)
+    counts = [len(normalize_text(s.text).split()) for s in wide]
+    assert min(counts) == 2 and max(counts) == 7
+    drawn = [w for s in wide for w in normalize_text(s.text).split()]
+    rare = sum(w not in common for w in drawn) / len(drawn)
+    assert 0.4 < rare < 0.6  # half the words come from past the common list (binomial sd ~0.02 here)
+    assert not any(is_heldout(s.text) for s in wide)
+    assert not {"fucked", "whore", "raped"} & set(wide_words("en"))
+    assert {"grape", "therapist", "jumps", "lazy"} <= set(wide_words("en"))  # roots, not substrings of words
+    cfg = DataConfig(single={"en": 5}, multi={}, words={"de": 2}, wide={})
+    without, more = plan_jobs(cfg), plan_jobs(replace(cfg, wide={"en": 3}))
+    assert more[: len(without)] == without
+    assert [len(j.texts) for j in more[len(without):]] == [1, 1, 1]
+
+
+def _threads_in_worker() -> tuple[int, int]:
+    import torch
+    from threadpoolctl import threadpool_info
+
+    return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), torch.get_num_threads()
+
+
+def test_feature_workers_compute_on_one_thread():
+    """Two workers each with OpenBLAS and torch threads of their own made a clip 2.6x slower (train/data.py)."""
+    from multiprocessing import get_context
+
+    import numpy as np
+
+    from train.data import _worker_init
+
+    np.ones((64, 64)) @ np.ones((64, 64))  # the parent's BLAS is loaded and may use several threads
+    with get_context("fork").Pool(1, initializer=_worker_init) as pool:
+        assert pool.apply(_threads_in_worker) == (1, 1)
