@@ -39,7 +39,9 @@ class DataConfig:
     # model that spells from the sound instead of recalling 2,400 spellings. Off: 3000 English ones in
     # the full recipe (2026-12-07, seed 0, F32 bundle) left random common words (40.9 -> 41.5 % CER),
     # the second set (51.7 -> 51.0 %) and the demo clip where they were, and cost timestamp text CER
-    # (48.8 -> 62.9 %, paired interval [+7.8, +20.9]) and language (96 -> 88 %); +1.3 min of features.
+    # (48.8 -> 62.9 %, paired interval [+7.8, +20.9]) and language (96 -> 88 %); features for 22100
+    # clips took 8.7 min with the old multi-threaded build (7.4 for 19100). English only (the word
+    # roots kept out are English ones).
     wide: dict = field(default_factory=dict)
     augment: AugmentConfig = AugmentConfig()
     workers: int = 2
@@ -84,9 +86,10 @@ def plan_jobs(cfg: DataConfig) -> list[Job]:
     for lang in LANGUAGES:  # after the others, so that adding word clips leaves every other clip as it was
         for s in sentences(cfg.seed, lang, cfg.words.get(lang, 0), heldout=False, words=True):
             add(lang, (s.text,))
-    for lang in LANGUAGES:  # and wide-vocabulary clips after those
-        for s in sentences(cfg.seed, lang, cfg.wide.get(lang, 0), heldout=False, wide=True):
-            add(lang, (s.text,))
+    if set(cfg.wide) - {"en"}:
+        raise ValueError(f"data.wide={cfg.wide}: wide-vocabulary clips are English only (its word filter is English)")
+    for s in sentences(cfg.seed, "en", cfg.wide.get("en", 0), heldout=False, wide=True):  # after those, too
+        add("en", (s.text,))
     return jobs
 
 
@@ -113,8 +116,8 @@ def _worker_init() -> None:
     """A forked worker must never collect what it inherited (an onnxruntime session's destructor
     waits on threads that do not exist after fork: seen as a hung test run), and computes on one
     thread: the workers already fill the cores, and OpenBLAS's own threads (the mel filterbank's
-    matmul) spinning beside espeak made a clip 2.6x slower (23.3 -> 9.0 ms per clip on 2 cores,
-    same features bit for bit)."""
+    matmul) spinning beside espeak made a clip 2.6x slower (23.3 -> 9.0 ms, first 1200 clips, 2
+    cores; the default data's whole build 443 -> 218 s; the same features bit for bit)."""
     gc.freeze()
     import torch
     from threadpoolctl import threadpool_limits

@@ -54,17 +54,18 @@ def common_words(lang: str, n: int = 2500) -> tuple[str, ...]:
 
 
 # Word roots kept out of the wide vocabulary (below), which reaches far past the hand-checked list above.
-_BLOCKED_ROOTS = re.compile(r"fuck|shit|cunt|whore|slut|bitch|nigg|porn|dildo|penis|vagin|boob|tits|fag|^rapist|^raping|"
-                            r"masturb|orgasm|horny|hooker|stripper|nazi|^cocks?$|^dicks?$|^rape[sd]?$|sexual|sexy|nude|naked")
+_BLOCKED_ROOTS = re.compile(r"fuck|shit|cunt|whore|slut|bitch|nigg|porn|dildo|penis|vagin|boob|^tits$|fag|^rapist|^raping|"
+                            r"masturb|orgasm|horny|hooker|stripper|^nazis?$|^cocks?$|^dicks?$|^rape[sd]?$|sexual|sexy|nude|naked")
 WIDE_VOCABULARY = 12000  # wordfreq's most frequent words that wide-vocabulary clips draw from
 
 
 @lru_cache(maxsize=8)
 def wide_words(lang: str) -> tuple[str, ...]:
-    """The common words, then the rarer ones up to WIDE_VOCABULARY. With 2,400 words the model can
-    learn each spelling by heart; with many it has to spell from the sound (the demo's "jumps" and
-    "lazy" are rank 8530 and 4615)."""
-    return tuple(w for w in common_words(lang, WIDE_VOCABULARY) if not _BLOCKED_ROOTS.search(w))
+    """The words up to WIDE_VOCABULARY past the common ones. With 2,400 words the model can learn
+    each spelling by heart; with many it has to spell from the sound (the demo's "jumps" and "lazy"
+    are rank 8530 and 4615)."""
+    common = set(common_words(lang))
+    return tuple(w for w in common_words(lang, WIDE_VOCABULARY) if w not in common and not _BLOCKED_ROOTS.search(w))
 
 
 def _cap(s: str) -> str:
@@ -145,8 +146,7 @@ def _word_sequence(r: random.Random, lang: str, lo: int, hi: int, wide: bool = F
     """Mostly frequent words; wide ones take half their words from past the common list."""
     words = common_words(lang)
     if wide:
-        rare = wide_words(lang)[len(words):]
-        seq = [r.choice(rare) if r.random() < 0.5 else r.choice(words) for _ in range(r.randint(lo, hi))]
+        seq = [r.choice(wide_words(lang)) if r.random() < 0.5 else r.choice(words) for _ in range(r.randint(lo, hi))]
     else:
         seq = [r.choice(words[:1500]) if r.random() < 0.7 else r.choice(words) for _ in range(r.randint(lo, hi))]
     if lang == "en":

@@ -46,5 +46,7 @@ def test_the_card_counts_word_clips_only_for_recipes_that_had_them():
     data = asdict(DataConfig(words={"en": 300, "de": 20}, wide={}))
     assert _word_clips(data) == ", clips of one to three common words (300 en, 20 de),"
     assert _word_clips({k: v for k, v in data.items() if k != "words"}) == ""
-    wide = _word_clips(asdict(DataConfig(words={}, wide={"en": 3000})))
-    assert wide == ", clips of two to seven words, half of them past the most common (up to wordfreq's top 12,000) (3000 en),"
+    wide = ", clips of two to seven words (half from wordfreq's top 12,000 past the common ones; 3000 en),"
+    assert _word_clips(asdict(DataConfig(words={"de": 0}, wide={"en": 3000}))) == wide  # a zero count is no clips
+    assert _word_clips(asdict(DataConfig(words={"de": 20}, wide={"en": 3000}))) == (
+        ", clips of one to three common words (20 de)" + wide)

@@ -172,10 +172,13 @@ def test_wide_clips_reach_past_the_common_words_and_come_last():
     assert not any(is_heldout(s.text) for s in wide)
     assert not {"fucked", "whore", "raped"} & set(wide_words("en"))
     assert {"grape", "therapist", "jumps", "lazy"} <= set(wide_words("en"))  # roots, not substrings of words
+    assert not common & set(wide_words("en"))
     cfg = DataConfig(single={"en": 5}, multi={}, words={"de": 2}, wide={})
     without, more = plan_jobs(cfg), plan_jobs(replace(cfg, wide={"en": 3}))
     assert more[: len(without)] == without
     assert [len(j.texts) for j in more[len(without):]] == [1, 1, 1]
+    with pytest.raises(ValueError, match="English only"):
+        plan_jobs(replace(cfg, wide={"de": 3}))
 
 
 def _threads_in_worker() -> tuple[int, int]:
@@ -193,6 +196,15 @@ def test_feature_workers_compute_on_one_thread():
 
     from train.data import _worker_init
 
-    np.ones((64, 64)) @ np.ones((64, 64))  # the parent's BLAS is loaded and may use several threads
-    with get_context("fork").Pool(1, initializer=_worker_init) as pool:
-        assert pool.apply(_threads_in_worker) == (1, 1)
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the parent as the recipe leaves it (threads=2), whatever ran before
+    try:
+        with threadpool_limits(2, user_api="blas"):
+            np.ones((64, 64)) @ np.ones((64, 64))
+            with get_context("fork").Pool(1, initializer=_worker_init) as pool:
+                assert pool.apply(_threads_in_worker) == (1, 1)
+    finally:
+        torch.set_num_threads(before)
