@@ -50,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--voices", help="comma-separated VOICE[+VARIANT][:SPEED[:PITCH]], e.g. en-us+f4:150:60,de+m6")
     e.add_argument("--seed", type=int, default=1234)
     e.add_argument("--clean", action="store_true", help="no noise or reverb")
+    e.add_argument("--training", type=int, metavar="N",
+                   help="N transcription clips of the recipe's own training texts and voices (the data of --set's recipe, "
+                        "built into --cache if missing): CER on them against held-out clips tells underfitting from overfitting")
+    e.add_argument("--set", dest="assign", action="append", default=[], metavar="SECTION.NAME=VALUE",
+                   help="with --training: the recipe whose data to draw from (e.g. data.seed=1)")
+    e.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="with --training: the feature cache")
 
     s = sub.add_parser("score", help="run a bundle over an evaluation set and report CER/WER, language and timestamp scores")
     s.add_argument("bundle", type=Path)
@@ -137,10 +143,19 @@ def _run(a) -> int:
 
 
 def _evalset(a) -> int:
-    from train.evalset import EVAL_AUGMENT, build_heldout_evalset, custom_items, read_sentences, write_evalset
+    from train.evalset import (EVAL_AUGMENT, build_heldout_evalset, custom_items, read_sentences, training_items,
+                               write_evalset)
     from train.voices import Voice
 
-    if a.sentences is None:
+    if a.training is not None:
+        from train.data import build_store
+
+        if a.sentences is not None:
+            print("--training and --sentences are two kinds of set: give one", file=sys.stderr)
+            return 2
+        meta = build_store(_recipe(a.assign).data, a.cache).meta
+        write_evalset(a.out, training_items(meta, a.training), None if a.clean else EVAL_AUGMENT)
+    elif a.sentences is None:
         build_heldout_evalset(a.out)
     else:
         if not a.voices:

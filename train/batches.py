@@ -97,9 +97,15 @@ class Examples:
     """Turns clip indices into padded Batches."""
 
     def __init__(self, store: FeatureStore, spec: PromptSpec, im_end: int, pad: int, alphabet: dict[str, int],
-                 mix: TaskMix = TaskMix(), specaug: SpecAugment | None = SpecAugment()):
+                 mix: TaskMix = TaskMix(), specaug: SpecAugment | None = SpecAugment(), answer_noise: float = 0.0,
+                 ordinary: int = 0):
         self.store, self.spec, self.alphabet = store, spec, alphabet
         self.im_end, self.pad, self.mix, self.specaug = im_end, pad, mix, specaug
+        # TrainConfig.answer_noise: this share of the answer tokens the decoder reads (not the ones it
+        # predicts) becomes a random one of the `ordinary` (non-special) tokens
+        if answer_noise and ordinary < 1:
+            raise ValueError("answer_noise needs the number of ordinary tokens to draw from")
+        self.answer_noise, self.ordinary = answer_noise, ordinary
         self._prompts: dict[tuple[int, str], Prompt] = {}
 
     def prompt(self, n_audio: int, task: str) -> Prompt:
@@ -117,7 +123,9 @@ class Examples:
             p = self.mix.single_en if meta["lang"] == "en" else self.mix.single_other
         return ("transcribe", "language", "timestamps")[int(rng.choice(3, p=np.asarray(p) / sum(p)))]
 
-    def batch(self, indices: list[int], rng: np.random.Generator, tasks: list[str] | None = None) -> Batch:
+    def batch(self, indices: list[int], rng: np.random.Generator, tasks: list[str] | None = None,
+              noisy: bool = False) -> Batch:
+        """`noisy`: with answer noise (the joint phase's batches; it draws from `rng` only then)."""
         mels, seqs, rows, labels, ctc, anchors = [], [], [], [], [], []
         for k, i in enumerate(indices):
             meta = self.store.meta[i]
@@ -130,6 +138,9 @@ class Examples:
             said = anchored_answer(task, meta["lang"], segments)
             target = self.spec.tokenize(said.text, False) + [self.im_end]
             ids = prompt.ids.tolist() + target
+            if noisy and self.answer_noise:  # the last input (<|im_end|>) predicts nothing
+                for j in np.flatnonzero(rng.random(len(target) - 1) < self.answer_noise):
+                    ids[len(prompt.ids) + j] = int(rng.integers(self.ordinary))
             lab = [IGNORE] * len(ids)
             start = len(prompt.ids) - 1  # the last prompt position predicts the first answer token
             lab[start : start + len(target)] = target

@@ -96,6 +96,19 @@ def custom_items(lines: list[Sentence], voices: list[Voice], seed: int = 0, time
     return items
 
 
+def training_items(meta: list[dict], n: int) -> list[EvalItem]:
+    """Transcription clips of `n` of the recipe's own single-sentence training clips, evenly spread
+    over them (so every kind of text and language is in), each with the voice it was trained in:
+    a model that does as badly on these as on held-out clips underfits rather than overfits."""
+    singles = [k for k, m in enumerate(meta) if len(m["segments"]) == 1]
+    if not 0 < n <= len(singles):
+        raise ValueError(f"asked for {n} training clips; the data has {len(singles)} single-sentence ones")
+    picks = np.linspace(0, len(singles) - 1, n).round().astype(int)
+    return [EvalItem(f"transcribe-{meta[k]['lang']}-{k:05d}", "transcribe", meta[k]["lang"], (meta[k]["segments"][0]["text"],),
+                     Voice(**meta[k]["voice"]), k)
+            for k in (singles[i] for i in picks)]
+
+
 def write_evalset(out: Path, items: list[EvalItem], aug: AugmentConfig | None = EVAL_AUGMENT) -> Path:
     """Synthesize every item to FLAC (16 kHz mono, 16 bit) and write eval.jsonl, atomically."""
     import soundfile as sf
@@ -150,4 +163,4 @@ def read_evalset(folder: Path) -> list[dict]:
 
 
 __all__ = ["EvalItem", "EvalSetConfig", "Segment", "build_heldout_evalset", "custom_items", "heldout_items",
-           "read_evalset", "read_sentences", "write_evalset"]
+           "read_evalset", "read_sentences", "training_items", "write_evalset"]

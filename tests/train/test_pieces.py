@@ -115,6 +115,27 @@ def test_custom_evalset(tmp_path):
     assert json.loads(json.dumps(lines[0]))["question"] == "Transcribe the audio."
 
 
+def test_training_items_are_the_recipes_own_clips_spread_over_them():
+    from train.evalset import training_items
+
+    voice = dict(name="en-us", variant="f4", speed=150, pitch=60)
+    meta = [dict(lang="en" if k < 6 else "de", voice=dict(voice, speed=130 + k),
+                 segments=[dict(start=0.2, end=1.0, text=f"text {k}")] * (2 if k % 4 == 3 else 1)) for k in range(10)]
+    items = training_items(meta, 4)  # singles: 0 1 2 4 5 6 8 9
+    assert [i.texts for i in items] == [("text 0",), ("text 2",), ("text 6",), ("text 9",)]
+    assert [i.voice.speed for i in items] == [130, 132, 136, 139] and [i.lang for i in items] == ["en", "en", "de", "de"]
+    assert {i.task for i in items} == {"transcribe"} and len({i.id for i in items}) == 4
+    with pytest.raises(ValueError, match="8 single-sentence"):
+        training_items(meta, 9)
+
+
+def test_evalset_cli_takes_one_kind_of_set(tmp_path, capsys):
+    from train.__main__ import main
+
+    assert main(["evalset", "--out", str(tmp_path / "x"), "--training", "3", "--sentences", str(tmp_path / "s.txt")]) == 2
+    assert "give one" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
 def test_custom_items_do_not_depend_on_the_hash_seed():
     """The second set is rebuilt by every report: its clips (voices, augmentation seeds) must be the same."""
     import os

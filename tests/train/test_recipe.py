@@ -158,3 +158,36 @@ def _train_logits(model, batch, b, last):
     finally:
         handle.remove()
     return model.lm_head(captured["h"][b, :last]).float()
+
+
+def test_answer_noise_changes_only_the_answer_tokens_the_decoder_reads(trained):
+    """Joint-phase batches (noisy) replace a share of the answer inputs by ordinary tokens; the
+    prompt, the targets and every batch without noise stay as they were."""
+    from export.checkpoint import Checkpoint
+    from train.recipe import ordinary_tokens
+
+    folder, _ = trained
+    ckpt = Checkpoint.open(folder)
+    ordinary = ordinary_tokens(folder)
+    im_end = ckpt.tokenizer.get_vocab(with_added_tokens=True)["<|im_end|>"]
+    assert 0 < ordinary <= min(im_end, ckpt.token_ids.audio)  # the special tokens come after
+    store, clean = _examples(folder, ckpt, specaug=None)
+    _, noisy = _examples(folder, ckpt, specaug=None, answer_noise=0.5, ordinary=ordinary)
+    every = list(range(len(store)))
+    tasks = ["transcribe"] * len(every)
+    a = clean.batch(every, np.random.default_rng(1), tasks)
+    assert torch.equal(noisy.batch(every, np.random.default_rng(1), tasks).ids, a.ids)  # not noisy: the same
+    b = noisy.batch(every, np.random.default_rng(1), tasks, noisy=True)
+    assert torch.equal(b.labels, a.labels) and torch.equal(b.audio_rows, a.audio_rows)
+    answer = torch.zeros_like(a.labels, dtype=torch.bool)
+    answer[:, 1:] = a.labels[:, :-1] != -100  # inputs that are answer tokens: the previous position predicts them
+    answer &= a.ids != im_end
+    changed = b.ids != a.ids
+    assert not (changed & ~answer).any()  # prompt, audio, <|im_end|> and padding untouched
+    assert (b.ids[changed] < ordinary).all()
+    share = changed.sum().item() / answer.sum().item()
+    # 0.5 drawn, less the draws that hit the token already there (1 in `ordinary`); over this set's
+    # ~150 answer tokens a share outside 0.35-0.65 is > 3.5 standard deviations away
+    assert 0.35 < share < 0.65, share
+    with pytest.raises(ValueError, match="ordinary tokens"):
+        _examples(folder, ckpt, answer_noise=0.1)
