@@ -150,8 +150,8 @@ def _evalset(a) -> int:
     if a.training is not None:
         from train.data import build_store
 
-        if a.sentences is not None:
-            print("--training and --sentences are two kinds of set: give one", file=sys.stderr)
+        if a.sentences is not None or a.voices:
+            print("--training takes the training clips' own texts and voices: drop --sentences and --voices", file=sys.stderr)
             return 2
         meta = build_store(_recipe(a.assign).data, a.cache).meta
         write_evalset(a.out, training_items(meta, a.training), None if a.clean else EVAL_AUGMENT)

@@ -129,11 +129,12 @@ def test_training_items_are_the_recipes_own_clips_spread_over_them():
         training_items(meta, 9)
 
 
-def test_evalset_cli_takes_one_kind_of_set(tmp_path, capsys):
+def test_evalset_cli_training_set_takes_no_sentences_or_voices(tmp_path, capsys):
     from train.__main__ import main
 
-    assert main(["evalset", "--out", str(tmp_path / "x"), "--training", "3", "--sentences", str(tmp_path / "s.txt")]) == 2
-    assert "give one" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    for other in (["--sentences", str(tmp_path / "s.txt")], ["--voices", "en-us+f4"]):
+        assert main(["evalset", "--out", str(tmp_path / "x"), "--training", "3", *other]) == 2
+        assert "drop --sentences and --voices" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_custom_items_do_not_depend_on_the_hash_seed():
