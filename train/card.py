@@ -98,6 +98,19 @@ def _precision(info: dict) -> str:
     return "; FP32 throughout"
 
 
+def _specaug(train: dict) -> str:
+    share = train.get("specaug", 0.8)  # runs before the setting existed masked 0.8 of the clips
+    return f"SpecAugment masks on {share:.0%} of the clips' features during training" if share else "no SpecAugment"
+
+
+def _ctc_line(info: dict) -> str:
+    ctc = info.get("ctc_cer")
+    if not ctc:
+        return ""
+    return (f"\n  The training-only CTC head's greedy CER on the held-out set: English {ctc['en']} %, all "
+            f"{ctc['all']} % (beside the decoder's scores below, it says whether the encoder or the decoder limits).")
+
+
 def _step_count(info: dict) -> str:
     if info.get("ctc_steps"):
         return f"{info['ctc_steps']} + {info['steps']} steps"
@@ -178,7 +191,7 @@ audio span with time markers, then the question); greedy decoding (`generation_c
 * **Voices**: bases {', '.join(sorted({b for v in TRAIN_BASES.values() for b in v}))}; variants
   {', '.join(v or '(none)' for v in TRAIN_VARIANTS)}; speed {SPEED[0]}–{SPEED[1]} wpm, pitch {PITCH[0]}–{PITCH[1]}.
   Augmentation: gain, white or low-passed noise (SNR 12–40 dB, p 0.6), synthetic room reverb (p 0.3);
-  SpecAugment on the features during training.
+  {_specaug(tr)}.
 * **Features**: `runtime.mel.log_mel`, rounded to bfloat16 as upstream's processor does, computed once and cached.
 * **Objective**: {_phases(info, tr)} Character CTC sits on the
   adapter output ({tr['ctc_upsample']} outputs per audio token from a linear head used in training only, not in the checkpoint;
@@ -188,7 +201,7 @@ audio span with time markers, then the question); greedy decoding (`generation_c
   per phase, then {'constant lr in the acoustic phase and ' if info.get('ctc_steps') else ''}cosine decay to {tr['min_lr_ratio']} × lr, gradient clip {tr['clip_norm']}{_precision(info)}; length-bucketed batches of up to
   {tr['budget_frames'] / 100:.0f} s of padded audio ({tr['max_batch']} clips at most); **{_step_count(info)}**, seed {info['seed']}.
 * **Time**: {_time_line(info)}
-  Final training losses: CE {info['history'][-1]['ce']}, CTC {info['history'][-1]['ctc']}.
+  Final training losses: CE {info['history'][-1]['ce']}, CTC {info['history'][-1]['ctc']}.{_ctc_line(info)}
 
 ## Scores
 

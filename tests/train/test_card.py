@@ -3,7 +3,7 @@ terms appear when, and only when, the recipe used them; the task mix and the tra
 
 from dataclasses import asdict, replace
 
-from train.card import _phases, _precision, _tasks, _word_clips
+from train.card import _ctc_line, _phases, _precision, _specaug, _tasks, _word_clips
 from train.data import DataConfig
 from train.recipe import TrainConfig
 
@@ -50,3 +50,11 @@ def test_the_card_counts_word_clips_only_for_recipes_that_had_them():
     assert _word_clips(asdict(DataConfig(words={"de": 0}, wide={"en": 3000}))) == wide  # a zero count is no clips
     assert _word_clips(asdict(DataConfig(words={"de": 20}, wide={"en": 3000}))) == (
         ", clips of one to three common words (20 de)" + wide)
+
+
+def test_the_card_names_specaugment_and_the_ctc_score_as_the_run_had_them():
+    assert _specaug(_train(specaug=0.0)) == "no SpecAugment"
+    assert "on 50% of the clips" in _specaug(_train(specaug=0.5))
+    assert "on 80% of the clips" in _specaug({})  # a run from before the setting: 0.8, as then
+    assert _ctc_line({}) == "" and _ctc_line({"ctc_cer": None}) == ""
+    assert "English 12.5 %, all 14.0 %" in _ctc_line({"ctc_cer": {"en": 12.5, "all": 14.0}})

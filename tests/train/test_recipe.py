@@ -22,6 +22,13 @@ def test_loss_is_finite_and_falls(trained):
     assert ce[-1] < 0.7 * ce[0], ce
 
 
+def test_run_scores_the_encoders_ctc_on_the_heldout_set(trained):
+    """The CTC head is not shipped, so its CER is taken before it is dropped."""
+    _, info = trained
+    assert set(info["ctc_cer"]) == {"en", "all"}
+    assert all(isinstance(v, float) and v >= 0 for v in info["ctc_cer"].values()), info["ctc_cer"]
+
+
 def test_acoustic_phase_trains_the_audio_side_only(trained):
     """CTC-only steps move the stem, encoder and adapter and leave the decoder as initialized."""
     from export.checkpoint import Checkpoint
