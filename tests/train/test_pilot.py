@@ -32,14 +32,14 @@ def test_ctc_text_reads_the_upsampled_outputs_in_order(pattern, per_token):
     assert text == (per_token * 30 if per_token else "ba" * 30)
 
 
-def test_pilot_scores_every_task_as_train_score_does(trained, tmp_path, monkeypatch):
+def test_greedy_scores_every_task_as_train_score_does(trained, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     import numpy as np
     import soundfile as sf
     from tokenizers import Tokenizer
     from train.model import TrainableMossAudio
-    from train.pilot import pilot_scores
+    from train.greedy import greedy_scores
     from train.tasks import QUESTIONS
 
     folder, _ = trained
@@ -63,17 +63,17 @@ def test_pilot_scores_every_task_as_train_score_does(trained, tmp_path, monkeypa
     monkeypatch.setattr(TrainableMossAudio, "greedy", lambda self, mel, ids, rows, stop: tok.encode(next(dec)).ids)
     examples = SimpleNamespace(alphabet={}, im_end=0, prompt=lambda n, task: asked.append(task) or SimpleNamespace(
         ids=np.zeros(1), audio_rows=np.zeros(1)))
-    got = pilot_scores(small_model(4), examples, folder, tmp_path, decoder=True)
+    got = greedy_scores(small_model(4), examples, folder, tmp_path, decoder=True)
     assert got == {"ctc": {"en": round(100 / 7, 2), "all": round(100 / 11, 2)},
                    "decoder": {"en": 0.0, "all": round(100 / 11, 2), "language": 50.0, "timestamp_mae_s": 0.05}}
     assert asked == [i["task"] for i in items]  # each clip under its own question
     ctc = iter(["one too", "eins"])
-    assert pilot_scores(small_model(4), examples, folder, tmp_path, decoder=False) == {"ctc": got["ctc"]}
+    assert greedy_scores(small_model(4), examples, folder, tmp_path, decoder=False) == {"ctc": got["ctc"]}
     ctc, dec = iter(["one too", "eins"]), iter(["one two", "ein"])
     items[2]["question"] = "Which language?"  # a wording the recipe never asks
     (tmp_path / "eval.jsonl").write_text("\n".join(json.dumps(i) for i in items) + "\n")
     with pytest.raises(ValueError, match="Which language"):
-        pilot_scores(small_model(4), examples, folder, tmp_path, decoder=True)
+        greedy_scores(small_model(4), examples, folder, tmp_path, decoder=True)
 
 
 def test_override_changes_the_named_fields_and_rejects_unknown_ones():

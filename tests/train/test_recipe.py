@@ -199,3 +199,12 @@ def test_answer_noise_changes_only_the_answer_tokens_the_decoder_reads(trained):
     assert 0.42 < share < 0.58, share
     with pytest.raises(ValueError, match="ordinary tokens"):
         _examples(folder, ckpt, answer_noise=0.1)
+
+
+@pytest.mark.parametrize("setting", ["train.specaug=1.5", "train.answer_noise=-0.1"])
+def test_a_share_outside_0_to_1_fails_before_any_data_is_built(setting, tmp_path):
+    from train.recipe import RecipeConfig, override, prepare
+
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        prepare(override(RecipeConfig(), [setting]), tmp_path / "cache", log=lambda m: None)
+    assert not (tmp_path / "cache").exists()
